@@ -1,0 +1,1 @@
+"""Evaluation metrics (accumulated over a whole split, synchronised across DDP ranks)."""

@@ -1,0 +1,20 @@
+"""Float building blocks whose quantized counterparts live in :mod:`hat.quantization`.
+
+Models are written with these modules (instead of bare ``+``, ``torch.cat``, ``F.interpolate``)
+so that every op that needs its own output scale is a module the quantizer can swap.
+"""
+
+from hat.nn.conv_module import ConvModule2d
+from hat.nn.functional_modules import Add, Concat, Interpolate, Mul, MulScalar
+from hat.nn.stubs import DeQuantStub, QuantStub
+
+__all__ = [
+    "Add",
+    "Concat",
+    "ConvModule2d",
+    "DeQuantStub",
+    "Interpolate",
+    "Mul",
+    "MulScalar",
+    "QuantStub",
+]
