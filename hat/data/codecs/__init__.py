@@ -1,0 +1,1 @@
+"""Per-dataset encodings of packed LMDB values."""

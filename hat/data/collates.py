@@ -1,0 +1,61 @@
+"""Collate functions for the DataLoader."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["collate_2d"]
+
+
+def collate_2d(batch: Sequence[Any]) -> Any:
+    """Merge a list of samples into a batch.
+
+    - tensors / numpy arrays of equal shape -> stacked ``(B, ...)`` tensor (unequal -> list);
+    - numbers -> 1-D tensor (bools, ints int64, floats float32);
+    - strings, bytes, None -> list;
+    - dicts -> dict collated key by key (recursively);
+    - lists/tuples of equal length -> transposed and collated position by position (a per-sample
+      pair ``[t1, t2]`` becomes ``[stack(t1s), stack(t2s)]``); unequal lengths -> list of lists.
+    """
+    if len(batch) == 0:
+        raise ValueError("collate_2d: empty batch")
+    elem = batch[0]
+    if isinstance(elem, torch.Tensor):
+        return _stack([torch.as_tensor(b) for b in batch])
+    if isinstance(elem, np.ndarray) and elem.dtype.kind in "biufc":
+        return _stack([torch.as_tensor(np.asarray(b)) for b in batch])
+    if isinstance(elem, (bool, np.bool_)):
+        return torch.tensor([bool(b) for b in batch])
+    if isinstance(elem, (int, np.integer)):
+        return torch.tensor([int(b) for b in batch], dtype=torch.int64)
+    if isinstance(elem, (float, np.floating)):
+        return torch.tensor([float(b) for b in batch], dtype=torch.float32)
+    if elem is None or isinstance(elem, (str, bytes)):
+        return list(batch)
+    if isinstance(elem, Mapping):
+        missing = [k for k in elem if any(k not in b for b in batch)]
+        if missing:
+            raise KeyError(f"collate_2d: keys {missing} are missing from some samples")
+        return {k: collate_2d([b[k] for b in batch]) for k in elem}
+    if isinstance(elem, Sequence):
+        if len({len(b) for b in batch}) != 1:
+            return [list(b) for b in batch]
+        return [collate_2d(list(items)) for items in zip(*batch)]
+    return list(batch)
+
+
+def _stack(tensors: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+    if len({tuple(t.shape) for t in tensors}) != 1:
+        return tensors
+    out = None
+    if torch.utils.data.get_worker_info() is not None:
+        # in a worker: stack straight into shared memory, saving a copy when sent to the parent
+        first = tensors[0]
+        numel = sum(t.numel() for t in tensors)
+        storage = first._typed_storage()._new_shared(numel, device=first.device)
+        out = first.new(storage).resize_(len(tensors), *first.shape)
+    return torch.stack(tensors, 0, out=out)

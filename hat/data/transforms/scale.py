@@ -1,0 +1,64 @@
+"""Multi-scale ground truth for pyramid losses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from hat.data.transforms.functional import InterpolationMode, interpolation_mode
+from hat.registry import OBJECT_REGISTRY
+
+__all__ = ["Scale"]
+
+_ALIGNABLE = ("linear", "bilinear", "bicubic", "trilinear")
+
+
+@OBJECT_REGISTRY.register
+class Scale:
+    """Replace the labels by one resized copy per scale.
+
+    ``gt_flow`` ``(B, 2, H, W)`` (or ``(2, H, W)``) becomes the list
+    ``[interpolate(gt, scale_factor=s, mode) * s for s in scales]`` (flow in each level's pixels;
+    ``mul_scale=False`` skips the ``* s``). ``gt_seg`` (one-hot or soft, ``(B, C, H, W)``), if
+    present, becomes ``[interpolate(seg, scale_factor=s, mode)]``, never multiplied.
+    """
+
+    def __init__(
+        self,
+        scales: float | Sequence[float],
+        mode: str | InterpolationMode = "bilinear",
+        mul_scale: bool = True,
+    ) -> None:
+        self.scales = [
+            float(s) for s in (scales if isinstance(scales, (list, tuple)) else [scales])
+        ]
+        if not self.scales or min(self.scales) <= 0:
+            raise ValueError(f"Scale: scales must be positive, got {scales!r}")
+        self.mode = "area" if mode == "area" else interpolation_mode(mode)
+        self.mul_scale = mul_scale
+
+    def _resize(self, x: torch.Tensor, s: float) -> torch.Tensor:
+        align = False if self.mode in _ALIGNABLE else None
+        xf = x if x.is_floating_point() else x.float()
+        return F.interpolate(xf, scale_factor=s, mode=self.mode, align_corners=align)
+
+    def __call__(self, sample: dict) -> dict:
+        out = dict(sample)
+        for key, multiply in (("gt_flow", self.mul_scale), ("gt_seg", False)):
+            if key not in sample:
+                continue
+            gt = sample[key]
+            if not isinstance(gt, torch.Tensor) or gt.dim() not in (3, 4):
+                raise TypeError(f"Scale: '{key}' must be a (C, H, W) or (B, C, H, W) tensor")
+            batched = gt.dim() == 4
+            x = gt if batched else gt[None]
+            levels = [
+                self._resize(x, s) * s if multiply else self._resize(x, s) for s in self.scales
+            ]
+            out[key] = levels if batched else [lvl[0] for lvl in levels]
+        return out
+
+    def __repr__(self) -> str:
+        return f"Scale(scales={self.scales}, mode={self.mode!r}, mul_scale={self.mul_scale})"

@@ -1,0 +1,39 @@
+"""Shared fixtures: a tiny synthetic FlyingChairs tree and its packed LMDBs."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from hat.data.packers.flyingchairs import FlyingChairsPacker
+from hat.data.synthetic.flyingchairs import make_flyingchairs
+
+H, W = 64, 96
+NUM_PAIRS = 10
+
+
+@pytest.fixture(scope="session")
+def chairs_root(tmp_path_factory) -> str:
+    """A read-only synthetic FlyingChairs tree: 10 pairs of 64x96 (8 train, 2 val)."""
+    root = str(tmp_path_factory.mktemp("chairs") / "FlyingChairs")
+    make_flyingchairs(root, num_pairs=NUM_PAIRS, seed=7, height=H, width=W, val_fraction=0.2)
+    return root
+
+
+@pytest.fixture(scope="session")
+def train_lmdb(chairs_root, tmp_path_factory) -> str:
+    """The train split of ``chairs_root`` packed (raw image format)."""
+    target = str(tmp_path_factory.mktemp("packed") / "train_lmdb")
+    FlyingChairsPacker(chairs_root, target, split_name="train", num_workers=0)()
+    return target
+
+
+@pytest.fixture
+def chairs_copy(chairs_root, tmp_path) -> str:
+    """A writable copy of ``chairs_root`` (for tests that damage files)."""
+    import shutil
+
+    dst = os.path.join(tmp_path, "FlyingChairs")
+    shutil.copytree(chairs_root, dst)
+    return dst
