@@ -16,7 +16,8 @@ import importlib
 import pkgutil
 import threading
 import traceback
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 __all__ = [
     "OBJECT_REGISTRY",
@@ -45,7 +46,7 @@ class Registry:
         self._import_errors: dict[str, str] = {}
         self._scanned = False
         self._lock = threading.Lock()
-        self._build_hooks: list[tuple[type, Callable[..., Any]]] = []
+        self._build_hooks: list[tuple[type, Callable[..., Any], frozenset[str]]] = []
 
     def register(self, obj: Any = None, *, name: str | None = None, force: bool = False) -> Any:
         """Register ``obj`` under ``name`` (default ``obj.__name__``); usable as a decorator."""
@@ -82,21 +83,35 @@ class Registry:
                 )
         self._objects[key] = obj
 
-    def register_build_hook(self, base: type, hook: Callable[..., Any]) -> None:
-        """Build subclasses of ``base`` with ``hook(target, **kwargs)`` instead of ``target(**kwargs)``.
+    def register_build_hook(
+        self, base: type, hook: Callable[..., Any], lazy_keys: Iterable[str] = ()
+    ) -> None:
+        """Build subclasses of ``base`` with ``hook(target, **kwargs)``, not ``target(**kwargs)``.
 
         Used for objects that need late arguments: optimizers (built once the model exists) and
-        data loaders (the dataset is injected into the sampler).
+        data loaders (the dataset is injected into the sampler). The values of ``lazy_keys`` are
+        handed to the hook unbuilt (e.g. the data loader's ``sampler`` dict, which cannot be built
+        before the dataset exists); a hook builds them itself with :func:`build_from_registry`,
+        and a :class:`BuildError` it raises is prefixed with the node's config path.
         """
-        self._build_hooks.append((base, hook))
+        self._build_hooks.append((base, hook, frozenset(lazy_keys)))
 
     def build_hook_for(self, target: Any) -> Callable[..., Any] | None:
         """The hook registered for ``target``'s class family, if any (latest registration wins)."""
+        found = self._hook_entry(target)
+        return None if found is None else found[1]
+
+    def lazy_keys_for(self, target: Any) -> frozenset[str]:
+        """Keyword arguments of ``target`` that its build hook wants unbuilt."""
+        found = self._hook_entry(target)
+        return frozenset() if found is None else found[2]
+
+    def _hook_entry(self, target: Any) -> tuple[type, Callable[..., Any], frozenset[str]] | None:
         if not isinstance(target, type):
             return None
-        for base, hook in reversed(self._build_hooks):
-            if issubclass(target, base):
-                return hook
+        for entry in reversed(self._build_hooks):
+            if issubclass(target, entry[0]):
+                return entry
         return None
 
     def __contains__(self, key: str) -> bool:
@@ -142,7 +157,8 @@ class Registry:
                 return
             self._scanned = True
         pkg = importlib.import_module(package)
-        for info in pkgutil.walk_packages(pkg.__path__, prefix=package + ".", onerror=self._on_error):
+        infos = pkgutil.walk_packages(pkg.__path__, prefix=package + ".", onerror=self._on_error)
+        for info in infos:
             if info.name.startswith(f"{package}.tools"):
                 continue
             try:
@@ -207,34 +223,48 @@ def _build(cfg: Any, path: str, ctx: _BuildContext) -> Any:
 def _build_node(cfg: dict, path: str, ctx: _BuildContext) -> Any:
     target = _resolve_type(cfg["type"], path + ".type" if path else "type")
     recurse = cfg.get(NO_RECURSE_KEY, True)
+    lazy_keys = OBJECT_REGISTRY.lazy_keys_for(target)
     kwargs = {}
     for key, value in cfg.items():
         if key in ("type", NO_RECURSE_KEY):
             continue
         sub = f"{path}.{key}" if path else key
-        kwargs[key] = _build(value, sub, ctx) if recurse else value
+        kwargs[key] = _build(value, sub, ctx) if recurse and key not in lazy_keys else value
     hook = OBJECT_REGISTRY.build_hook_for(target)
     try:
         if hook is not None:
             return hook(target, **kwargs)
         return target(**kwargs)
-    except BuildError:
-        raise
+    except BuildError as exc:
+        # Raised by a build nested inside the hook/constructor: its path is relative to this node.
+        raise BuildError(_join_path(path, str(exc))) from None
     except TypeError as exc:
+        where = f"{path or '<root>'}: {_type_name(target)}"
         if _is_signature_error(exc):
-            raise BuildError(f"{path or '<root>'}: {_type_name(target)}() {_strip_name(exc)}") from None
-        raise BuildError(f"{path or '<root>'}: {_type_name(target)}: {type(exc).__name__}: {exc}") from exc
+            raise BuildError(f"{where}() {_strip_name(exc)}") from None
+        raise BuildError(f"{where}: {type(exc).__name__}: {exc}") from exc
     except Exception as exc:
-        raise BuildError(f"{path or '<root>'}: {_type_name(target)}: {type(exc).__name__}: {exc}") from exc
+        where = f"{path or '<root>'}: {_type_name(target)}"
+        raise BuildError(f"{where}: {type(exc).__name__}: {exc}") from exc
+
+
+def _join_path(path: str, message: str) -> str:
+    """Prefix a nested build error with this node's path unless it already carries it."""
+    if not path or message.startswith(path):
+        return message
+    if message.startswith("<root>: "):
+        return f"{path}: {message[len('<root>: '):]}"
+    return f"{path}.{message}"
 
 
 def _is_signature_error(exc: TypeError) -> bool:
     text = str(exc)
-    return any(s in text for s in ("unexpected keyword", "required positional", "missing", "positional argument"))
+    markers = ("unexpected keyword", "required positional", "missing", "positional argument")
+    return any(s in text for s in markers)
 
 
 def _strip_name(exc: TypeError) -> str:
-    """``Foo.__init__() got an unexpected keyword argument 'x'`` -> ``got an unexpected keyword ...``."""
+    """``Foo.__init__() got an unexpected keyword argument 'x'`` -> ``got an unexpected ...``."""
     text = str(exc)
     if "() " in text:
         return text.split("() ", 1)[1]

@@ -141,6 +141,8 @@ def set_loader_epoch(loader: Any, epoch: int) -> None:
     set_epoch = getattr(sampler, "set_epoch", None)
     if set_epoch is None:
         set_epoch = getattr(getattr(loader, "batch_sampler", None), "set_epoch", None)
+    if set_epoch is None and not isinstance(loader, DataLoader):
+        set_epoch = getattr(loader, "set_epoch", None)  # e.g. chained loaders
     if callable(set_epoch):
         set_epoch(epoch)
     seed = getattr(loader, _GENERATOR_SEED_ATTR, None)

@@ -1,0 +1,25 @@
+"""Keep BatchNorm running statistics frozen during training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from hat.callbacks.callback import CallbackMixin
+from hat.registry import OBJECT_REGISTRY
+
+__all__ = ["FreezeBNStatistics"]
+
+
+@OBJECT_REGISTRY.register
+class FreezeBNStatistics(CallbackMixin):
+    """Put every BatchNorm layer in eval mode at each epoch begin (after the loop's
+    ``model.train()``), so running mean/var stop updating; affine weights still train."""
+
+    def on_epoch_begin(self, model: nn.Module | None = None, **kwargs: Any) -> None:
+        if model is None:
+            return
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()

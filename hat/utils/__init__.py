@@ -1,0 +1,1 @@
+"""Shared utilities: config loading, logging, distributed helpers, seeding, checkpoint I/O."""

@@ -1,0 +1,11 @@
+"""Train a stage of a config: ``python3 tools/train.py --stage float --config CFG``."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from hat.tools.train import main  # noqa: E402
+
+if __name__ == "__main__":
+    main()
