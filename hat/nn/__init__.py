@@ -5,16 +5,20 @@ so that every op that needs its own output scale is a module the quantizer can s
 """
 
 from hat.nn.conv_module import ConvModule2d
+from hat.nn.correlation import Correlation
 from hat.nn.functional_modules import Add, Concat, Interpolate, Mul, MulScalar
 from hat.nn.stubs import DeQuantStub, QuantStub
+from hat.nn.warp import Warp
 
 __all__ = [
     "Add",
     "Concat",
     "ConvModule2d",
+    "Correlation",
     "DeQuantStub",
     "Interpolate",
     "Mul",
     "MulScalar",
     "QuantStub",
+    "Warp",
 ]

@@ -1,0 +1,5 @@
+"""Feature extractors."""
+
+from hat.models.backbones.pwcnet import PwcNet
+
+__all__ = ["PwcNet"]

@@ -1,0 +1,5 @@
+"""Losses."""
+
+from hat.models.losses.lnnorm_loss import LnNormLoss
+
+__all__ = ["LnNormLoss"]

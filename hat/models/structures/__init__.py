@@ -1,0 +1,5 @@
+"""Task modules: backbone + head + loss with the train/eval contract of ``docs/design.md``."""
+
+from hat.models.structures.pwcnet_task import PwcnetTask
+
+__all__ = ["PwcnetTask"]

@@ -1,0 +1,123 @@
+"""PWC-Net task module: backbone + head + multi-level loss (train) or full-res flow (eval)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hat.nn import Interpolate, MulScalar
+from hat.registry import OBJECT_REGISTRY
+
+__all__ = ["PwcnetTask"]
+
+
+@OBJECT_REGISTRY.register
+class PwcnetTask(nn.Module):
+    """Optical-flow task following the model contract of ``docs/design.md``.
+
+    Args:
+        backbone: ``img (B, 6, H, W) -> [feats1, feats2]`` (e.g. ``PwcNet``).
+        head: ``[feats1, feats2] -> [flow_finest, ..., flow_coarsest]`` (e.g. ``PwcnetHead``),
+            each flow in pixels of its level.
+        loss: ``loss(pred, target) -> scalar`` (e.g. ``LnNormLoss``); needed for training only.
+        loss_weights: one weight per predicted level, finest first (``[l2, ..., l6]``).
+
+    ``forward(data)``:
+        - training: ``{"losses": {"flow_loss_l2": w2 * loss2, ..., "flow_loss_l6": ...},
+          "flows": [flow_l2, ..., flow_l6], "flow": full-res flow (detached)}``.
+          ``data["gt_flow"]`` is the ``Scale`` batch transform's list (finest first, values in
+          each level's pixels). A target whose size differs from its prediction (rounding of
+          odd sizes) is resized bilinearly to the prediction's size, values unchanged. A single
+          full-resolution ``(B, 2, H, W)`` tensor is also accepted: it is resized to every
+          level and divided by the level's stride.
+        - eval: the finest flow resized bilinearly to the input size and multiplied by its
+          stride (``2 ** flow_pred_lvl`` = 4): ``(B, 2, H, W)`` in input pixels.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        head: nn.Module,
+        loss: nn.Module | None = None,
+        loss_weights: Sequence[float] | None = None,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.loss = loss
+        self.loss_weights = [float(w) for w in loss_weights] if loss_weights is not None else None
+        self.flow_pred_lvl = int(getattr(head, "flow_pred_lvl", 2))
+        self.stride = 2**self.flow_pred_lvl
+        self.out_resize = Interpolate(mode="bilinear", align_corners=False)
+        self.out_scale = MulScalar(float(self.stride))
+
+    def full_res_flow(self, flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Finest-level flow -> input resolution and input pixels."""
+        return self.out_scale(self.out_resize(flow, size=tuple(size)))
+
+    def forward(self, data: dict) -> dict | torch.Tensor:
+        if not isinstance(data, dict) or "img" not in data:
+            raise TypeError("PwcnetTask expects a batch dict with 'img' (B, 6, H, W)")
+        img = data["img"]
+        if self.training and "gt_flow" not in data:
+            raise KeyError("PwcnetTask in training mode needs data['gt_flow']")
+        flows = self.head(self.backbone(img))
+        if not self.training:
+            return self.full_res_flow(flows[0], img.shape[-2:])
+        return {
+            "losses": self.compute_losses(flows, data["gt_flow"]),
+            "flows": flows,
+            "flow": self.full_res_flow(flows[0].detach(), img.shape[-2:]),
+        }
+
+    def compute_losses(
+        self, flows: list[torch.Tensor], gt: torch.Tensor | Sequence[torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Weighted loss per level, named ``flow_loss_l{level}``."""
+        if self.loss is None or self.loss_weights is None:
+            raise RuntimeError("PwcnetTask needs `loss` and `loss_weights` to train")
+        if len(self.loss_weights) != len(flows):
+            raise ValueError(
+                f"PwcnetTask: {len(self.loss_weights)} loss_weights for {len(flows)} predicted "
+                "levels (finest first)"
+            )
+        targets = self._level_targets(flows, gt)
+        losses = {}
+        for i, (pred, target, w) in enumerate(zip(flows, targets, self.loss_weights)):
+            losses[f"flow_loss_l{self.flow_pred_lvl + i}"] = w * self.loss(pred, target)
+        return losses
+
+    def _level_targets(
+        self, flows: list[torch.Tensor], gt: torch.Tensor | Sequence[torch.Tensor]
+    ) -> list[torch.Tensor]:
+        if isinstance(gt, torch.Tensor):
+            strides = [2 ** (self.flow_pred_lvl + i) for i in range(len(flows))]
+            return [_resize(gt, p.shape[-2:]) * (1.0 / s) for p, s in zip(flows, strides)]
+        if len(gt) < len(flows):
+            raise ValueError(
+                f"PwcnetTask: {len(gt)} gt_flow targets for {len(flows)} predicted levels"
+            )
+        targets = []
+        for p, t in zip(flows, gt):
+            t = t.to(p.dtype)
+            targets.append(t if t.shape[-2:] == p.shape[-2:] else _resize(t, p.shape[-2:]))
+        return targets
+
+    def fuse_model(self) -> None:
+        """Delegates to backbone and head (the quantizer does the actual Conv-BN fusion)."""
+        for m in (self.backbone, self.head):
+            if hasattr(m, "fuse_model"):
+                m.fuse_model()
+
+    def set_qconfig(self) -> None:
+        """Delegates to backbone and head; the loss is never quantized."""
+        for m in (self.backbone, self.head):
+            if hasattr(m, "set_qconfig"):
+                m.set_qconfig()
+
+
+def _resize(t: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    return F.interpolate(t, size=tuple(size), mode="bilinear", align_corners=False)

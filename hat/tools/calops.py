@@ -1,0 +1,237 @@
+"""Count a model's parameters and operations: ``python3 tools/calops.py --config CFG``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import sys
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["count_ops", "load_config", "main", "parse_input_shape"]
+
+DESCRIPTION = """\
+Build `model` from a config and count its parameters and operations on one input.
+
+FLOPs are reported as multiply-accumulates (MACs), the convention of HAT's calops, fvcore and
+thop: one multiply-add counts once ("FLOPs: Y G" means Y * 1e9 MACs; the line below it gives
+2 x MACs, the count of separate multiplies and adds). Counted: convolutions, linear layers,
+matmuls (torch.utils.flop_counter) and the correlation cost volume of hat.nn.Correlation
+(B * (2md+1)^2 * C * H * W MACs, counted by hooks: its float kernel's banded matmuls compute
+extra products that are not part of the operation).
+Not counted: element-wise ops (BN, activations, adds), resizes and grid_sample warps.
+
+The input is the config's `deploy_inputs` (dict of name -> shape or tensor) unless
+--input-shape is given.
+"""
+
+
+class ToolError(Exception):
+    """A user error reported as one line, without a traceback."""
+
+
+def load_config(path: str) -> Mapping[str, Any]:
+    """The config at ``path`` via ``hat.utils.config.Config`` (or its globals as a fallback)."""
+    if not os.path.isfile(path):
+        raise ToolError(f"config file not found: {path}")
+    try:
+        from hat.utils.config import Config
+    except ImportError:
+        Config = None  # noqa: N806 - the engine's loader is optional here
+    try:
+        if Config is not None:
+            return Config.fromfile(path)
+        return runpy.run_path(path)
+    except Exception as exc:  # noqa: BLE001 - a broken config is a user error
+        raise ToolError(f"could not load config {path}: {type(exc).__name__}: {exc}") from exc
+
+
+def build_model(cfg: Mapping[str, Any]) -> nn.Module:
+    """Build ``cfg["model"]`` with the registry; errors name the config path."""
+    from hat.registry import BuildError, build_from_registry
+
+    try:
+        model_cfg = cfg["model"]
+    except KeyError:
+        raise ToolError("the config defines no `model`") from None
+    try:
+        return build_from_registry(model_cfg, "model")
+    except BuildError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+def parse_input_shape(text: str, default_name: str = "img") -> dict[str, tuple[int, ...]]:
+    """``"1,6,384,512"`` or ``"img:1,6,384,512"`` (several separated by ``;``) -> shapes."""
+    shapes = {}
+    for part in text.split(";"):
+        name, _, dims = part.strip().rpartition(":")
+        try:
+            shape = tuple(int(d) for d in dims.split(","))
+        except ValueError:
+            shape = ()
+        if not shape or any(d <= 0 for d in shape):
+            raise ToolError(f"bad --input-shape {text!r}; expected e.g. 1,6,384,512")
+        shapes[name or default_name] = shape
+    return shapes
+
+
+def make_inputs(spec: Any) -> dict[str, torch.Tensor]:
+    """Model inputs from ``deploy_inputs``-style specs (name -> shape or tensor)."""
+    if isinstance(spec, torch.Tensor):
+        return {"img": spec}
+    if not isinstance(spec, Mapping):
+        raise ToolError(f"deploy_inputs must be a dict of name -> shape or tensor, got {spec!r}")
+    inputs = {}
+    for name, value in spec.items():
+        if isinstance(value, torch.Tensor):
+            inputs[name] = value
+        elif isinstance(value, (list, tuple)) and all(isinstance(d, int) for d in value):
+            inputs[name] = torch.randn(tuple(value))
+        else:
+            raise ToolError(f"deploy_inputs[{name!r}] must be a shape or a tensor, got {value!r}")
+    return inputs
+
+
+def _correlation_hooks(model: nn.Module, macs: dict[str, int]) -> list[Any]:
+    from hat.nn import Correlation
+
+    root = type(model).__name__
+    handles = []
+    for name, mod in model.named_modules():
+        if isinstance(mod, Correlation):
+            fqn = f"{root}.{name}" if name else root
+
+            def hook(m: nn.Module, args: tuple, out: torch.Tensor, fqn: str = fqn) -> None:
+                b, c, h, w = args[0].shape
+                macs[fqn] += b * out.shape[1] * c * h * w
+
+            handles.append(mod.register_forward_hook(hook))
+    return handles
+
+
+def count_ops(model: nn.Module, inputs: Any) -> dict[str, int]:
+    """MACs per module path (``"<RootClass>.sub.module"``); ``"Global"`` is the total.
+
+    A module's count is the sum over its leaf modules (so methods such as ``upsample`` that
+    call submodules outside ``forward`` are attributed correctly); ops run outside any leaf
+    module appear only in ``"Global"``.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    corr_macs: dict[str, int] = defaultdict(int)
+    handles = _correlation_hooks(model, corr_macs)
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    # flop_counter counts 2 per multiply-add
+    counted = {name: sum(ops.values()) // 2 for name, ops in counter.get_flop_counts().items()}
+    names = list(_param_counts(model))
+    children: dict[str, list[str]] = defaultdict(list)
+    for name in names:
+        if "." in name:
+            children[name.rsplit(".", 1)[0]].append(name)
+    macs: dict[str, int] = {}
+    for name in reversed(names):  # children before parents
+        if name in corr_macs:
+            macs[name] = corr_macs[name]
+        elif children[name]:
+            macs[name] = sum(macs[c] for c in children[name])
+        else:
+            macs[name] = counted.get(name, 0)
+    # the correlation's own matmuls (banded, so they include skipped products) are replaced by
+    # its exact multiply-accumulate count
+    inside_corr = sum(counted.get(fqn, 0) for fqn in corr_macs)
+    macs["Global"] = counted.get("Global", 0) - inside_corr + sum(corr_macs.values())
+    return macs
+
+
+def _param_counts(model: nn.Module) -> dict[str, int]:
+    root = type(model).__name__
+    return {
+        (f"{root}.{n}" if n else root): sum(p.numel() for p in m.parameters())
+        for n, m in model.named_modules()
+    }
+
+
+def _print_breakdown(model: nn.Module, macs: dict[str, int], depth: int) -> None:
+    params = _param_counts(model)
+    rows = [
+        (name, params.get(name, 0), macs.get(name, 0))
+        for name in params
+        if name.count(".") <= depth and (macs.get(name, 0) or params.get(name, 0))
+    ]
+    width = max(len(r[0]) for r in rows) if rows else 10
+    print(f"{'module':<{width}}  {'params (M)':>11}  {'FLOPs (G)':>12}")
+    for name, p, m in rows:
+        indent = "  " * name.count(".")
+        print(f"{indent + name.rsplit('.', 1)[-1]:<{width}}  {p / 1e6:>11.4f}  {m / 1e9:>12.6f}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="calops",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", "-c", required=True, help="config file (.py)")
+    parser.add_argument(
+        "--input-shape",
+        default=None,
+        help="input shape in B,C,H,W order, e.g. 1,6,384,512 (optionally NAME:B,C,H,W; "
+        "default: the config's deploy_inputs)",
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="per-module breakdown")
+    parser.add_argument("--depth", type=int, default=3, help="breakdown depth with --verbose")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
+    cfg = load_config(args.config)
+    model = build_model(cfg)
+    if args.input_shape:
+        inputs = make_inputs(parse_input_shape(args.input_shape))
+    else:
+        spec = cfg.get("deploy_inputs")
+        if spec is None:
+            raise ToolError("the config defines no `deploy_inputs`; pass --input-shape")
+        inputs = make_inputs(spec)
+    try:
+        macs = count_ops(model, inputs)
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        shapes = {k: tuple(v.shape) for k, v in inputs.items()}
+        raise ToolError(f"model forward failed on inputs {shapes}: {exc}") from exc
+    total_params = sum(p.numel() for p in model.parameters())
+    total = macs.get("Global", 0)
+    print(f"Input: {', '.join(f'{k}={tuple(v.shape)}' for k, v in inputs.items())}")
+    print(f"Params: {total_params / 1e6:.4f} M")
+    print(f"FLOPs: {total / 1e9:.4f} G")
+    print(f"(FLOPs = multiply-accumulates; 2 x MACs = {2 * total / 1e9:.4f} G)")
+    if args.verbose:
+        _print_breakdown(model, macs, args.depth)
+        root = type(model).__name__
+        other = total - macs.get(root, 0)
+        if other:
+            print(f"(ops outside leaf modules: {other / 1e9:.4f} G)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        run(args)
+    except ToolError as exc:
+        print(f"calops: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

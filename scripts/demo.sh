@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set everything up and run the end-to-end demo on synthetic data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh requirements.txt
+. .venv/bin/activate
+exec python -m hat.tools.demo "$@"
