@@ -1,0 +1,236 @@
+"""Model conversion stages as config objects (HAT's ``model_convert_pipeline``).
+
+Example config::
+
+    model_convert_pipeline = dict(
+        type="ModelConvertPipeline",
+        qat_mode="fuse_bn",
+        converters=[
+            dict(type="Float2QAT"),
+            dict(type="LoadCheckpoint", checkpoint_path="calib-checkpoint-best.pth.tar"),
+        ],
+    )
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from hat.quantization.convert import convert
+from hat.quantization.fake_quantize import FakeQuantState, set_fake_quantize
+from hat.quantization.prepare import QAT_MODES, is_prepared, prepare_qat
+from hat.quantization.qconfig import default_set_qconfig
+from hat.quantization.utils import set_observer_averaging_constant
+from hat.registry import OBJECT_REGISTRY
+
+__all__ = [
+    "ModelConvertPipeline",
+    "LoadCheckpoint",
+    "Float2Calibration",
+    "Float2QAT",
+    "Calibration2QAT",
+    "QAT2Quantize",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@OBJECT_REGISTRY.register
+class ModelConvertPipeline:
+    """Apply ``converters`` in order: ``model = pipeline(model)``.
+
+    ``qat_mode`` is handed to the converters that prepare the model (Float2Calibration,
+    Float2QAT) unless they set their own.
+    """
+
+    def __init__(
+        self, converters: Sequence[Callable[[nn.Module], nn.Module]], qat_mode: str = "fuse_bn"
+    ) -> None:
+        if qat_mode not in QAT_MODES:
+            raise ValueError(f"qat_mode {qat_mode!r} is not supported; choose from {QAT_MODES}")
+        self.qat_mode = qat_mode
+        self.converters = list(converters)
+        for c in self.converters:
+            if hasattr(c, "qat_mode") and c.qat_mode is None:
+                c.qat_mode = qat_mode
+
+    def __call__(self, model: nn.Module) -> nn.Module:
+        for c in self.converters:
+            model = c(model)
+        return model
+
+    def __repr__(self) -> str:
+        return f"ModelConvertPipeline(qat_mode={self.qat_mode!r}, converters={self.converters!r})"
+
+
+def _strip_prefix(sd: dict[str, Any], prefix: str) -> dict[str, Any]:
+    if prefix and sd and all(k.startswith(prefix) for k in sd):
+        return {k[len(prefix) :]: v for k, v in sd.items()}
+    return sd
+
+
+@OBJECT_REGISTRY.register
+class LoadCheckpoint:
+    """Load ``checkpoint["state_dict"]`` from ``checkpoint_path`` into the model.
+
+    Args:
+        checkpoint_path: a ``.pth.tar`` written by the checkpoint callback (a dict with
+            ``state_dict``; a bare state dict is accepted too). Loaded with
+            ``torch.load(..., weights_only=True)`` on CPU.
+        allow_miss: accept keys the model has but the checkpoint lacks (e.g. fake-quant
+            buffers when loading a float checkpoint into a QAT model).
+        ignore_extra: accept checkpoint keys the model does not have.
+        verbose: log missing/unexpected keys.
+    """
+
+    def __init__(
+        self,
+        checkpoint_path: str | os.PathLike,
+        allow_miss: bool = False,
+        ignore_extra: bool = False,
+        verbose: bool = True,
+        state_dict_key: str = "state_dict",
+        strip_prefix: str = "module.",
+    ) -> None:
+        self.checkpoint_path = os.fspath(checkpoint_path)
+        self.allow_miss = allow_miss
+        self.ignore_extra = ignore_extra
+        self.verbose = verbose
+        self.state_dict_key = state_dict_key
+        self.strip_prefix = strip_prefix
+
+    def __call__(self, model: nn.Module) -> nn.Module:
+        path = self.checkpoint_path
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"LoadCheckpoint: checkpoint file not found: {path}")
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise RuntimeError(f"LoadCheckpoint: cannot read {path}: {exc}") from exc
+        if isinstance(ckpt, dict) and self.state_dict_key in ckpt:
+            sd = ckpt[self.state_dict_key]
+        elif (
+            isinstance(ckpt, dict)
+            and ckpt
+            and all(isinstance(v, torch.Tensor) for v in ckpt.values())
+        ):
+            sd = ckpt
+        else:
+            raise KeyError(f"LoadCheckpoint: {path} has no '{self.state_dict_key}' entry")
+        sd = _strip_prefix(dict(sd), self.strip_prefix)
+        try:
+            missing, unexpected = model.load_state_dict(sd, strict=False)
+        except RuntimeError as exc:
+            raise RuntimeError(f"LoadCheckpoint: {path} does not fit the model: {exc}") from exc
+        if self.verbose:
+            logger.info(
+                "LoadCheckpoint %s: %d tensors, %d missing, %d unexpected",
+                path,
+                len(sd),
+                len(missing),
+                len(unexpected),
+            )
+            if missing:
+                logger.info("missing keys: %s", _short(missing))
+            if unexpected:
+                logger.info("unexpected keys: %s", _short(unexpected))
+        if missing and not self.allow_miss:
+            raise KeyError(
+                f"LoadCheckpoint: {len(missing)} model keys missing in {path}: {_short(missing)} "
+                "(allow_miss=True to accept)"
+            )
+        if unexpected and not self.ignore_extra:
+            raise KeyError(
+                f"LoadCheckpoint: {len(unexpected)} unexpected keys in {path}: "
+                f"{_short(unexpected)} (ignore_extra=True to accept)"
+            )
+        self.missing_keys, self.unexpected_keys = list(missing), list(unexpected)
+        return model
+
+    def __repr__(self) -> str:
+        return f"LoadCheckpoint({self.checkpoint_path!r})"
+
+
+def _short(keys: Sequence[str], n: int = 8) -> str:
+    keys = list(keys)
+    more = f" ... (+{len(keys) - n})" if len(keys) > n else ""
+    return ", ".join(keys[:n]) + more
+
+
+def _fuse_and_qconfig(model: nn.Module) -> None:
+    if hasattr(model, "fuse_model"):
+        model.fuse_model()
+    if hasattr(model, "set_qconfig"):
+        model.set_qconfig()
+    if not hasattr(model, "qconfig"):
+        # HAT default: the whole model gets the default qconfig; submodule qconfigs set by
+        # set_qconfig() (high-precision outputs, float parts) are kept.
+        default_set_qconfig(model)
+
+
+class _Prepare:
+    state = FakeQuantState.QAT
+
+    def __init__(self, qat_mode: str | None = None) -> None:
+        self.qat_mode = qat_mode
+
+    def __call__(self, model: nn.Module) -> nn.Module:
+        if is_prepared(model):
+            raise RuntimeError(f"{type(self).__name__}: the model is already prepared")
+        _fuse_and_qconfig(model)
+        prepare_qat(model, inplace=True, qat_mode=self.qat_mode or "fuse_bn", state=self.state)
+        return model
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(qat_mode={self.qat_mode!r})"
+
+
+@OBJECT_REGISTRY.register
+class Float2Calibration(_Prepare):
+    """Float model -> calibration model: ``fuse_model()``, ``set_qconfig()``, ``prepare_qat``,
+    state CALIBRATION (observers on, no fake quant)."""
+
+    state = FakeQuantState.CALIBRATION
+
+
+@OBJECT_REGISTRY.register
+class Float2QAT(_Prepare):
+    """Float model -> QAT model (state QAT). Same module tree (and state-dict keys) as
+    Float2Calibration, so calibration checkpoints load into it."""
+
+    state = FakeQuantState.QAT
+
+
+@OBJECT_REGISTRY.register
+class Calibration2QAT:
+    """Calibration model -> QAT: state QAT; ``averaging_constant`` (e.g. 0 to keep the
+    calibrated activation scales fixed during QAT) is applied to the activation observers."""
+
+    def __init__(self, averaging_constant: float | None = None) -> None:
+        self.averaging_constant = averaging_constant
+
+    def __call__(self, model: nn.Module) -> nn.Module:
+        if not is_prepared(model):
+            raise RuntimeError("Calibration2QAT: the model is not a calibration/QAT model")
+        if self.averaging_constant is not None:
+            set_observer_averaging_constant(model, self.averaging_constant)
+        set_fake_quantize(model, FakeQuantState.QAT)
+        return model
+
+
+@OBJECT_REGISTRY.register
+class QAT2Quantize:
+    """QAT (or calibration) model -> fixed-point integer model (:func:`convert`)."""
+
+    def __call__(self, model: nn.Module) -> nn.Module:
+        set_fake_quantize(model, FakeQuantState.VALIDATION)
+        return convert(model, inplace=True)
+
+    def __repr__(self) -> str:
+        return "QAT2Quantize()"

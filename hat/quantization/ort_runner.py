@@ -1,0 +1,159 @@
+"""Run exported models on ONNX Runtime (CPU) and inspect what ORT fused.
+
+``level``: ``"disable"`` (ORT_DISABLE_ALL: the QDQ reference semantics, DQ -> float op -> Q),
+``"basic"``, ``"extended"`` (QDQ fusion into QLinear* kernels, NCHW) or ``"all"`` (plus the
+NHWC/NCHWc layout transforms; fastest). Saved optimized graphs are written at EXTENDED because
+the ALL graph is hardware specific.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import tempfile
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "LEVELS",
+    "make_session",
+    "run_onnx",
+    "optimized_op_counts",
+    "classify_ops",
+    "INTEGER_OPS",
+    "FLOAT_COMPUTE_OPS",
+]
+
+LEVELS = ("disable", "basic", "extended", "all")
+
+INTEGER_OPS = {
+    "QLinearConv",
+    "QLinearAdd",
+    "QLinearMul",
+    "QLinearConcat",
+    "QLinearSigmoid",
+    "QLinearSoftmax",
+    "QLinearLeakyRelu",
+    "QLinearAveragePool",
+    "QLinearGlobalAveragePool",
+    "QLinearMatMul",
+    "QGemm",
+    "ConvInteger",
+    "MatMulInteger",
+}
+QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
+FLOAT_COMPUTE_OPS = {
+    "Conv",
+    "FusedConv",
+    "ConvTranspose",
+    "Gemm",
+    "MatMul",
+    "FusedMatMul",
+    "GridSample",
+    "Sigmoid",
+    "Softmax",
+    "Relu",
+    "BatchNormalization",
+}
+
+
+def _level(level: str):
+    import onnxruntime as ort
+
+    table = {
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }
+    if level not in table:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    return table[level]
+
+
+def make_session(
+    path: str | os.PathLike | bytes,
+    level: str = "all",
+    threads: int | None = None,
+    optimized_model_path: str | None = None,
+    disabled_optimizers: Iterable[str] | None = None,
+):
+    """An ``onnxruntime.InferenceSession`` on the CPU provider.
+
+    ``threads``: intra-op threads (None: ORT default = physical cores); inter-op is 1.
+    """
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.graph_optimization_level = _level(level)
+    so.log_severity_level = 3
+    if threads is not None:
+        so.intra_op_num_threads = int(threads)
+    so.inter_op_num_threads = 1
+    if optimized_model_path:
+        so.optimized_model_filepath = os.fspath(optimized_model_path)
+    src = path if isinstance(path, bytes) else os.fspath(path)
+    kwargs: dict[str, Any] = {}
+    if disabled_optimizers:
+        kwargs["disabled_optimizers"] = list(disabled_optimizers)
+    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"], **kwargs)
+
+
+def run_onnx(
+    path: str | os.PathLike,
+    inputs: dict[str, Any],
+    level: str = "all",
+    threads: int | None = None,
+    session: Any = None,
+) -> dict[str, np.ndarray]:
+    """Run the model once; ``inputs`` values may be numpy arrays or torch tensors."""
+    sess = session or make_session(path, level, threads)
+    feeds = {}
+    names = {i.name for i in sess.get_inputs()}
+    for k, v in inputs.items():
+        if k not in names:
+            continue
+        if hasattr(v, "detach"):
+            v = v.detach().cpu().numpy()
+        feeds[k] = np.ascontiguousarray(v)
+    outs = sess.run(None, feeds)
+    return {o.name: v for o, v in zip(sess.get_outputs(), outs)}
+
+
+def optimized_op_counts(
+    path: str | os.PathLike, level: str = "extended", save_to: str | None = None
+) -> collections.Counter:
+    """Op-type counts of the graph ORT runs after optimization at ``level`` (EXTENDED by
+    default, hardware independent); ``save_to`` keeps the optimized model for inspection."""
+    import onnx
+
+    if save_to is None:
+        fd, tmp = tempfile.mkstemp(suffix=".onnx")
+        os.close(fd)
+    else:
+        tmp = save_to
+    try:
+        make_session(path, level, threads=1, optimized_model_path=tmp)
+        model = onnx.load(tmp)
+        return collections.Counter(n.op_type for n in model.graph.node)
+    finally:
+        if save_to is None and os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def classify_ops(counts: dict[str, int]) -> dict[str, dict[str, int]]:
+    """Split op counts into ``integer`` kernels, ``qdq`` boundaries, ``float_compute`` ops
+    (a float conv/grid_sample/... that runs in float32) and ``other`` (layout, elementwise)."""
+    out: dict[str, dict[str, int]] = {"integer": {}, "qdq": {}, "float_compute": {}, "other": {}}
+    for op, n in sorted(counts.items()):
+        if op in INTEGER_OPS:
+            out["integer"][op] = n
+        elif op in QDQ_OPS:
+            out["qdq"][op] = n
+        elif op in FLOAT_COMPUTE_OPS:
+            out["float_compute"][op] = n
+        else:
+            out["other"][op] = n
+    return out

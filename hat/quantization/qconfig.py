@@ -1,0 +1,175 @@
+"""Quantization configs: what to quantize how (dtype, symmetry, observer) per module.
+
+A :class:`QConfig` holds a :class:`QuantSpec` for activations (module outputs) and one for
+weights, plus ``high_precision_output`` (the module's output is left unquantized: float in QAT,
+``float32(int32 accumulator * scale)`` in the integer model; meant for final convs).
+
+Presets (``get_default_qconfig(preset=...)``):
+
+=============  =================================  ==========================================
+preset         activations                        weights
+=============  =================================  ==========================================
+``ort_u8s8``   uint8, asymmetric (zero point)     int8 symmetric per output channel (default)
+``horizon_s8`` int8 symmetric (zero point 0)      int8 symmetric per output channel
+``int16``      int16 symmetric                    int8 symmetric per output channel
+=============  =================================  ==========================================
+
+``ort_u8s8`` is the one that runs on ONNX Runtime's integer kernels (QLinearConv, QLinearAdd,
+...). ``horizon_s8``/``int16`` reproduce Horizon's symmetric scheme; they export and run on ORT
+but mostly as DequantizeLinear -> float op -> QuantizeLinear (see README.md here).
+
+Modules choose their qconfig through a ``qconfig`` attribute; children inherit the parent's
+unless they set their own (``qconfig = None`` keeps a module float). :func:`default_set_qconfig`
+is what a model's ``set_qconfig()`` normally calls.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from hat.quantization.qdtypes import get_qdtype
+
+__all__ = [
+    "QuantSpec",
+    "QConfig",
+    "PRESETS",
+    "get_default_qconfig",
+    "get_high_precision_qconfig",
+    "default_set_qconfig",
+]
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """How one tensor is quantized.
+
+    Args:
+        dtype: ``uint8`` | ``int8`` | ``int16``.
+        symmetric: zero point fixed (0 for signed types, 128 for uint8).
+        per_channel: one scale per ``ch_axis`` slice (weights).
+        ch_axis: channel axis for ``per_channel``.
+        observer: ``min_max`` | ``percentile`` | ``mse`` | ``kl``.
+        averaging_constant: EMA constant of the observer (0 freezes the scale once set).
+        observer_kwargs: extra observer arguments (``percentile``, ``bins``, ...), as a tuple
+            of ``(key, value)`` pairs so that the spec stays hashable.
+        fixed_scale: use this scale instead of observing (zero point 0, or 128 for uint8,
+            unless ``fixed_zero_point`` is given).
+        fixed_zero_point: zero point used with ``fixed_scale``.
+    """
+
+    dtype: str = "uint8"
+    symmetric: bool = False
+    per_channel: bool = False
+    ch_axis: int = 0
+    observer: str = "min_max"
+    averaging_constant: float = 0.01
+    observer_kwargs: tuple[tuple[str, Any], ...] = ()
+    fixed_scale: float | None = None
+    fixed_zero_point: int | None = None
+
+    def __post_init__(self) -> None:
+        get_qdtype(self.dtype)
+        if isinstance(self.observer_kwargs, dict):
+            object.__setattr__(self, "observer_kwargs", tuple(sorted(self.observer_kwargs.items())))
+
+    def replace(self, **changes: Any) -> QuantSpec:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class QConfig:
+    """Activation and weight specs of one module (see module doc)."""
+
+    activation: QuantSpec = field(default_factory=QuantSpec)
+    weight: QuantSpec = field(
+        default_factory=lambda: QuantSpec(
+            dtype="int8", symmetric=True, per_channel=True, averaging_constant=1.0
+        )
+    )
+    high_precision_output: bool = False
+
+    def replace(self, **changes: Any) -> QConfig:
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS: dict[str, tuple[str, bool]] = {
+    "ort_u8s8": ("uint8", False),
+    "horizon_s8": ("int8", True),
+    "int16": ("int16", True),
+}
+
+
+def get_default_qconfig(
+    preset: str = "ort_u8s8",
+    activation_observer: str = "min_max",
+    weight_observer: str = "min_max",
+    averaging_constant: float = 0.01,
+    activation_dtype: str | None = None,
+    high_precision_output: bool = False,
+    observer_kwargs: dict[str, Any] | None = None,
+) -> QConfig:
+    """A :class:`QConfig` from a preset name (``ort_u8s8``, ``horizon_s8``, ``int16``).
+
+    ``activation_dtype`` overrides the preset's activation dtype (mixed precision: e.g.
+    ``"int16"`` for one sensitive module); a signed override is symmetric, ``uint8``
+    asymmetric. Weights are always int8 symmetric per output channel, observed with
+    ``weight_observer`` on the current weights (``averaging_constant=1``).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown qconfig preset {preset!r}; choose from {sorted(PRESETS)}")
+    dtype, symmetric = PRESETS[preset]
+    if activation_dtype is not None:
+        dtype = get_qdtype(activation_dtype).name
+        symmetric = get_qdtype(dtype).signed
+    act = QuantSpec(
+        dtype=dtype,
+        symmetric=symmetric,
+        observer=activation_observer,
+        averaging_constant=averaging_constant,
+        observer_kwargs=tuple(sorted((observer_kwargs or {}).items())),
+    )
+    weight = QuantSpec(
+        dtype="int8",
+        symmetric=True,
+        per_channel=True,
+        ch_axis=0,
+        observer=weight_observer,
+        averaging_constant=1.0,
+    )
+    return QConfig(activation=act, weight=weight, high_precision_output=high_precision_output)
+
+
+def get_high_precision_qconfig(qconfig: QConfig | None = None, **kwargs: Any) -> QConfig:
+    """``qconfig`` (default: :func:`get_default_qconfig(**kwargs)`) with a float output."""
+    base = qconfig or get_default_qconfig(**kwargs)
+    return base.replace(high_precision_output=True)
+
+
+def default_set_qconfig(
+    model: nn.Module,
+    qconfig: QConfig | None = None,
+    high_precision_outputs: Iterable[str] | None = None,
+    float_modules: Iterable[str] | None = None,
+) -> nn.Module:
+    """HAT's default ``set_qconfig``: whole model gets ``qconfig`` (default preset
+    ``ort_u8s8``); the submodules named in ``high_precision_outputs`` (or in the model attribute
+    ``high_precision_outputs``, e.g. ``["head.conv_out"]``) get a high-precision output; those in
+    ``float_modules`` (or attribute ``float_modules``) stay float (``qconfig=None``)."""
+    qconfig = qconfig or get_default_qconfig()
+    model.qconfig = qconfig
+    names = list(high_precision_outputs or getattr(model, "high_precision_outputs", ()) or ())
+    modules = dict(model.named_modules())
+    for name in names:
+        if name not in modules:
+            raise KeyError(f"high_precision_outputs: no submodule named {name!r}")
+        modules[name].qconfig = qconfig.replace(high_precision_output=True)
+    for name in list(float_modules or getattr(model, "float_modules", ()) or ()):
+        if name not in modules:
+            raise KeyError(f"float_modules: no submodule named {name!r}")
+        modules[name].qconfig = None
+    return model

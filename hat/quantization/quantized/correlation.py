@@ -1,0 +1,108 @@
+"""Integer cost volume (correlation).
+
+``acc[k] = sum_c (x1_q - z1)[c, y, x] * (x2_q - z2)[c, y + dy, x + dx]`` (int32, zero outside
+the image; ``k`` runs over ``(dy, dx)`` in ``[-d, d]^2``, ``dy`` outer), then
+``y_q = saturate(round_half_even(float32(acc) * M) + z_out)`` with
+``M = float32(s1 * s2 / (C * s_out))`` (computed in float64, rounded once).
+
+The accumulator is exact: float32 products and sums are exact while ``C * A1 * A2 < 2^24``
+(``A = max |x_q - z|``), float64 otherwise. Export uses ONNX integer ops only (Cast to int32,
+Sub, Pad, Slice, Mul, ReduceSum, Concat), then ``Cast -> Mul(M) -> QuantizeLinear(1, z_out)``,
+which is the same float32 multiply and round-half-even: bit-exact on ORT at every level.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hat.quantization.qat.base import all_float
+from hat.quantization.qtensor import QTensor, plain
+from hat.quantization.quantized.base import IntModule, expect_int_qtensor, np_dtype
+from hat.quantization.quantized.intops import requantize
+
+__all__ = ["IntCorrelation"]
+
+
+class IntCorrelation(IntModule):
+    """Integer correlation (see module doc)."""
+
+    def __init__(self, qat: nn.Module) -> None:
+        super().__init__()
+        if float(qat.input_scale.min()) == 0.0:
+            raise RuntimeError("Correlation: input qparams unknown; calibrate before convert()")
+        fq = qat.activation_post_process
+        self._init_output(fq.scale, fq.zero_point, fq.qdtype)
+        self.max_displacement = qat.max_displacement
+        self.float_module = qat.float_module
+        self.register_buffer("input_scale", qat.input_scale.clone().float())
+
+    @classmethod
+    def from_qat(cls, qat: nn.Module) -> IntCorrelation:
+        return cls(qat)
+
+    def multiplier(self, channels: int) -> torch.Tensor:
+        s1, s2 = (float(v) for v in self.input_scale)
+        m = np.float32(np.float64(s1) * np.float64(s2) / (channels * float(self.out_scale)))
+        return torch.tensor(m, dtype=torch.float32)
+
+    def accumulate(self, x1: QTensor, x2: QTensor) -> torch.Tensor:
+        d = self.max_displacement
+        c1 = plain(x1).to(torch.int32) - int(x1.q_zero_point)
+        c2 = plain(x2).to(torch.int32) - int(x2.q_zero_point)
+        bound = int(c1.abs().max()) * int(c2.abs().max()) * c1.shape[1]
+        ft = torch.float32 if bound < 2**24 else torch.float64
+        a, b = c1.to(ft), F.pad(c2.to(ft), (d, d, d, d))
+        h, w = a.shape[-2:]
+        outs = []
+        for dy in range(2 * d + 1):
+            for dx in range(2 * d + 1):
+                outs.append((a * b[:, :, dy : dy + h, dx : dx + w]).sum(1, keepdim=True))
+        return torch.cat(outs, 1).to(torch.int32)
+
+    def forward(self, x1: QTensor, x2: QTensor) -> QTensor:
+        if all_float(x1, x2):
+            from hat.quantization.quantized.island import float_passthrough
+
+            return float_passthrough(self, self.float_module, (x1, x2))
+        x1, x2 = expect_int_qtensor(x1, self), expect_int_qtensor(x2, self)
+        if (float(x1.q_scale), float(x2.q_scale)) != tuple(float(v) for v in self.input_scale):
+            raise RuntimeError("Correlation: input scales differ from calibration")
+        acc = self.accumulate(x1, x2)
+        m = self.multiplier(x1.shape[1])
+        out = self._wrap(requantize(acc, m, self.out_zp, self.out_qdtype))
+        self._emit(lambda rec: self._export(rec, x1, x2, out, m))
+        return out
+
+    def _export(self, rec, x1: QTensor, x2: QTensor, out: QTensor, m: torch.Tensor) -> None:
+        d = self.max_displacement
+        h, w = x1.shape[-2:]
+
+        def centred(x: QTensor, hint: str) -> str:
+            i = rec.node1("Cast", [self._name(x)], hint + "_i32", to=6)
+            z = rec.const(np.array(int(x.q_zero_point), np.int32), hint + "_zp")
+            return rec.node1("Sub", [i, z], hint + "_c")
+
+        a = centred(x1, "x1")
+        b = centred(x2, "x2")
+        pads = rec.const(np.array([0, 0, d, d, 0, 0, d, d], np.int64), "pads")
+        b = rec.node1("Pad", [b, pads], "x2_pad")
+        axes = rec.const(np.array([2, 3], np.int64), "axes")
+        red = rec.const(np.array([1], np.int64), "red_axis")
+        parts = []
+        for dy in range(2 * d + 1):
+            for dx in range(2 * d + 1):
+                st = rec.const(np.array([dy, dx], np.int64), "st")
+                en = rec.const(np.array([dy + h, dx + w], np.int64), "en")
+                sl = rec.node1("Slice", [b, st, en, axes], "shift")
+                p = rec.node1("Mul", [a, sl], "prod")
+                parts.append(rec.node1("ReduceSum", [p, red], "dot", keepdims=1))
+        acc = rec.node1("Concat", parts, "acc", axis=1)
+        f = rec.node1("Cast", [acc], "acc_f", to=1)
+        y = rec.node1("Mul", [f, rec.const(m.numpy(), "multiplier")], "scaled")
+        out.trace_name = rec.quantize(y, 1.0, self.out_zp, np_dtype(self.out_qdtype), "out")
+
+    def extra_repr(self) -> str:
+        return f"max_displacement={self.max_displacement}, " + super().extra_repr()

@@ -1,0 +1,138 @@
+"""Integer Add / Mul / MulScalar / Concat.
+
+Each is ``quantize(op(dequantize(a), dequantize(b)))`` evaluated in float32 exactly as ONNX
+Runtime's reference QDQ graph (``DequantizeLinear -> op -> QuantizeLinear``): the inputs are
+rescaled to the output scale through one float32 expression with round-half-even. ORT's fused
+QLinearAdd/QLinearMul/QLinearConcat kernels were measured to give the same integers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from hat.quantization.qat.base import all_float
+from hat.quantization.qtensor import QTensor, plain
+from hat.quantization.quantized.base import IntModule, expect_int_qtensor
+from hat.quantization.quantized.intops import dequantize, quantize
+
+__all__ = ["IntAdd", "IntMul", "IntMulScalar", "IntConcat"]
+
+
+def _dq(x: QTensor) -> torch.Tensor:
+    return dequantize(plain(x), x.q_scale, int(x.q_zero_point))
+
+
+class _IntBinary(IntModule):
+    onnx_op = ""
+
+    def __init__(self, out_scale, out_zero_point, out_qdtype) -> None:
+        super().__init__()
+        self._init_output(out_scale, out_zero_point, out_qdtype)
+
+    @classmethod
+    def from_qat(cls, qat: nn.Module) -> _IntBinary:
+        fq = qat.activation_post_process
+        return cls(fq.scale, fq.zero_point, fq.qdtype)
+
+    def _op(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: QTensor, y: QTensor) -> QTensor:
+        if all_float(x, y):  # float passthrough (traced float ops record themselves)
+            return self._op(x, y)
+        x, y = expect_int_qtensor(x, self), expect_int_qtensor(y, self)
+        f = self._op(_dq(x), _dq(y))
+        out = self._wrap(quantize(f, self.out_scale, self.out_zp, self.out_qdtype))
+
+        def export(rec) -> None:
+            a, b = self._dq(rec, x, "a"), self._dq(rec, y, "b")
+            self._q_out(rec, rec.node1(self.onnx_op, [a, b], self.onnx_op.lower()), out)
+
+        self._emit(export)
+        return out
+
+
+class IntAdd(_IntBinary):
+    """``Q(DQ(x) + DQ(y))`` (ORT: QLinearAdd)."""
+
+    onnx_op = "Add"
+
+    def _op(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b
+
+
+class IntMul(_IntBinary):
+    """``Q(DQ(x) * DQ(y))`` (ORT: QLinearMul)."""
+
+    onnx_op = "Mul"
+
+    def _op(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a * b
+
+
+class IntMulScalar(IntModule):
+    """``Q(DQ(x) * c)``; ``c`` is exported as a quantized constant (uint8 1 or -1 with scale
+    ``|c|``, which dequantizes to exactly ``float32(c)``) so that ORT fuses QLinearMul."""
+
+    def __init__(self, scalar: float, out_scale, out_zero_point, out_qdtype) -> None:
+        super().__init__()
+        self.scalar = float(np.float32(scalar))
+        self._init_output(out_scale, out_zero_point, out_qdtype)
+
+    @classmethod
+    def from_qat(cls, qat: nn.Module) -> IntMulScalar:
+        fq = qat.activation_post_process
+        return cls(qat.scalar, fq.scale, fq.zero_point, fq.qdtype)
+
+    def forward(self, x: QTensor) -> QTensor:
+        if all_float(x):
+            return x * self.scalar
+        x = expect_int_qtensor(x, self)
+        c = torch.tensor(self.scalar, dtype=torch.float32)
+        out = self._wrap(quantize(_dq(x) * c, self.out_scale, self.out_zp, self.out_qdtype))
+
+        def export(rec) -> None:
+            a = self._dq(rec, x, "a")
+            qv, zv = (1, 0) if self.scalar > 0 else (0, 1)
+            k = rec.const(np.array(qv, np.uint8), "scalar_q")
+            kd = rec.dequantize(k, abs(self.scalar), zv, np.uint8, "scalar")
+            self._q_out(rec, rec.node1("Mul", [a, kd], "mul"), out)
+
+        self._emit(export)
+        return out
+
+    def extra_repr(self) -> str:
+        return f"scalar={self.scalar}, " + super().extra_repr()
+
+
+class IntConcat(IntModule):
+    """``Q(cat(DQ(x_i)))`` (ORT: QLinearConcat)."""
+
+    def __init__(self, dim: int, out_scale, out_zero_point, out_qdtype) -> None:
+        super().__init__()
+        self.dim = dim
+        self._init_output(out_scale, out_zero_point, out_qdtype)
+
+    @classmethod
+    def from_qat(cls, qat: nn.Module) -> IntConcat:
+        fq = qat.activation_post_process
+        return cls(qat.dim, fq.scale, fq.zero_point, fq.qdtype)
+
+    def forward(self, *xs: QTensor) -> QTensor:
+        if len(xs) == 1 and isinstance(xs[0], (list, tuple)):
+            xs = tuple(xs[0])
+        if all_float(*xs):
+            return torch.cat(xs, dim=self.dim)
+        xs = tuple(expect_int_qtensor(x, self) for x in xs)
+        f = torch.cat([_dq(x) for x in xs], dim=self.dim)
+        out = self._wrap(quantize(f, self.out_scale, self.out_zp, self.out_qdtype))
+
+        def export(rec) -> None:
+            ins = [self._dq(rec, x, f"in{i}") for i, x in enumerate(xs)]
+            y = rec.node1("Concat", ins, "concat", axis=self.dim % xs[0].dim())
+            self._q_out(rec, y, out)
+
+        self._emit(export)
+        return out
