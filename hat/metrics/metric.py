@@ -36,8 +36,16 @@ class EvalMetric:
     def _synced_states(self) -> dict[str, torch.Tensor]:
         states = {n: getattr(self, n).detach().clone() for n in self._defaults}
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            for t in states.values():
-                dist.all_reduce(t, op=dist.ReduceOp.SUM)
+            # NCCL reduces CUDA tensors only; gloo takes CPU tensors.
+            device = (
+                torch.device("cuda", torch.cuda.current_device())
+                if dist.get_backend() == "nccl"
+                else torch.device("cpu")
+            )
+            for name, t in states.items():
+                moved = t.to(device)
+                dist.all_reduce(moved, op=dist.ReduceOp.SUM)
+                states[name] = moved.to(t.device)
         return states
 
     def get(self) -> tuple[str | list[str], float | list[float]]:

@@ -1,6 +1,6 @@
 """Pictures: optical-flow colour coding, panels and ``.flo`` files."""
 
-from hat.visualize.flo_io import read_flo, write_flo
+from hat.data.readers.flo import read_flo, write_flo
 from hat.visualize.flow import (
     flow_error_map,
     flow_to_color,
