@@ -99,6 +99,7 @@ class Validation(CallbackMixin):
         started = time.perf_counter()
         model = self._model_to_evaluate(loop)
         modes = {m: m.training for m in model.modules()}
+        fq_state = _enter_validation_fake_quant(model)
         metrics = self.metrics if self.metrics is not None else loop.val_metrics
         predictor = Predictor(
             model=model,
@@ -109,9 +110,15 @@ class Validation(CallbackMixin):
             metrics=metrics,
             log_interval=self.log_interval,
         )
-        predictor.fit()
-        for module, training in modes.items():
-            module.training = training
+        try:
+            predictor.fit()
+        finally:
+            for module, training in modes.items():
+                module.training = training
+            if fq_state is not None:
+                from hat.quantization.fake_quantize import set_fake_quantize
+
+                set_fake_quantize(model, fq_state)
         results = predictor.metric_results()
         loop.val_results = results
         loop.val_results_step = loop.global_steps_done()
@@ -141,3 +148,19 @@ class Validation(CallbackMixin):
         if isinstance(self.data_loader, dict):
             self.data_loader = build_from_registry(self.data_loader, path="Validation.data_loader")
         return self.data_loader
+
+
+def _enter_validation_fake_quant(model: nn.Module) -> Any:
+    """A calibration/QAT model is validated with frozen qparams (VALIDATION state, so the
+    validation data does not move the observers); returns the state to restore (or None)."""
+    from hat.quantization.fake_quantize import (
+        FakeQuantState,
+        get_fake_quantize_state,
+        set_fake_quantize,
+    )
+
+    state = get_fake_quantize_state(model)
+    if state is None or state == FakeQuantState.VALIDATION:
+        return None
+    set_fake_quantize(model, FakeQuantState.VALIDATION)
+    return state

@@ -23,6 +23,7 @@ from hat.quantization.converters import (
     LoadCheckpoint,
     ModelConvertPipeline,
     QAT2Quantize,
+    SetFakeQuantState,
 )
 from hat.quantization.fake_quantize import (
     FakeQuantize,
@@ -58,6 +59,7 @@ __all__ = [
     "LoadCheckpoint",
     "ModelConvertPipeline",
     "QAT2Quantize",
+    "SetFakeQuantState",
     "FakeQuantState",
     "FakeQuantize",
     "KLObserver",

@@ -12,6 +12,7 @@ and ``torch.no_grad()``; ``set_fake_quantize(CALIBRATION)`` in ``on_loop_begin``
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -68,6 +69,11 @@ class Calibrator:
         device: ``None`` (leave the model where it is), an int GPU id (<0: CPU) or a device.
         callbacks: objects with optional ``on_*`` methods taking keyword arguments.
         model_convert_pipeline: applied to ``model`` at the start of :meth:`fit`.
+        save_dir: when given, the calibrated model is written at the end as
+            ``{save_dir}/{name_prefix}checkpoint-last.pth.tar`` and ``...-best.pth.tar`` (same
+            content layout as the Checkpoint callback: ``state_dict``, ``epoch``, ``step``,
+            ``config``, ``meta``), so ``LoadCheckpoint`` / ``tools/predict.py`` find it.
+        name_prefix: file name prefix (default ``"{stage}-"``, i.e. ``calibration-``).
     """
 
     def __init__(
@@ -80,6 +86,8 @@ class Calibrator:
         callbacks: Sequence[Any] | None = None,
         model_convert_pipeline: Callable[[nn.Module], nn.Module] | None = None,
         log_interval: int = 0,
+        save_dir: str | None = None,
+        name_prefix: str = "",
     ) -> None:
         if num_steps <= 0:
             raise ValueError(f"num_steps must be positive, got {num_steps}")
@@ -91,6 +99,9 @@ class Calibrator:
         self.callbacks = list(callbacks or [])
         self.model_convert_pipeline = model_convert_pipeline
         self.log_interval = log_interval
+        self.save_dir = save_dir
+        self.name_prefix = name_prefix
+        self.checkpoint_paths: list[str] = []
 
     def _cb(self, event: str, **kwargs: Any) -> None:
         for cb in self.callbacks:
@@ -137,4 +148,37 @@ class Calibrator:
         self._cb("on_epoch_end", model=model, epoch_id=0)
         set_fake_quantize(model, FakeQuantState.VALIDATION)
         self._cb("on_loop_end", model=model, loop=self, num_steps=step)
+        if self.save_dir:
+            self._save(model, step)
         return model
+
+    def _save(self, model: nn.Module, steps: int) -> None:
+        import time
+
+        from hat.utils.checkpoint import checkpoint_path, save_checkpoint
+        from hat.utils.distributed import is_main_process, unwrap_model
+        from hat.utils.file_io import atomic_copy
+        from hat.utils.run_context import current_stage, get_run_context
+
+        if not is_main_process():
+            return
+        prefix = self.name_prefix or f"{current_stage()}-"
+        context = get_run_context()
+        state = {
+            "state_dict": {
+                k: v.detach().cpu() for k, v in unwrap_model(model).state_dict().items()
+            },
+            "optimizer": None,
+            "epoch": 0,
+            "step": steps,
+            "config": context.config_text,
+            "config_source": context.config_source,
+            "meta": {"stage": current_stage(), "time": time.time(), "calibration_steps": steps},
+        }
+        last = checkpoint_path(self.save_dir, prefix, "last")
+        best = checkpoint_path(self.save_dir, prefix, "best")
+        os.makedirs(self.save_dir, exist_ok=True)
+        save_checkpoint(state, last)
+        atomic_copy(last, best)
+        self.checkpoint_paths = [last, best]
+        logger.info("calibration checkpoint written: %s, %s", last, best)

@@ -36,6 +36,7 @@ __all__ = [
     "Float2QAT",
     "Calibration2QAT",
     "QAT2Quantize",
+    "SetFakeQuantState",
 ]
 
 logger = logging.getLogger(__name__)
@@ -234,3 +235,21 @@ class QAT2Quantize:
 
     def __repr__(self) -> str:
         return "QAT2Quantize()"
+
+
+@OBJECT_REGISTRY.register
+class SetFakeQuantState:
+    """Put a prepared model's fake quantizers into ``state`` (``"validation"`` to evaluate a
+    calibration/QAT checkpoint with frozen qparams, as ``tools/predict.py`` does)."""
+
+    def __init__(self, state: str = "validation") -> None:
+        self.state = FakeQuantState(state) if not isinstance(state, FakeQuantState) else state
+
+    def __call__(self, model: nn.Module) -> nn.Module:
+        if not is_prepared(model):
+            raise RuntimeError("SetFakeQuantState: the model is not a calibration/QAT model")
+        set_fake_quantize(model, self.state)
+        return model
+
+    def __repr__(self) -> str:
+        return f"SetFakeQuantState({self.state.value!r})"

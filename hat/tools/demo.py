@@ -1,4 +1,6 @@
-"""The end-to-end demo: synthetic data -> pack -> calops -> train -> predict -> infer -> report.
+"""The end-to-end demo: synthetic data -> pack -> calops -> train -> predict -> infer, then
+calibration -> qat -> int_infer -> export_hbir -> validation_hbir -> model_checker ->
+compile_perf_hbir -> infer_hbir -> report.
 
 Every step is one of the project's own command-line tools, run as a subprocess exactly as a user
 would type it; their output is streamed to the console and to ``{out}/logs/<step>.log``. The
@@ -123,6 +125,30 @@ def run_pwcnet(args: argparse.Namespace, py: str, log_dir: Path) -> tuple[list[S
     _run(infer, log_dir)
     steps.append(infer)
 
+    # Quantization: calibration -> qat -> int_infer -> export -> align -> check -> perf -> infer.
+    infer_inputs = f"img1:{stem}_img1.ppm,img2:{stem}_img2.ppm"
+    quant_steps = [
+        Step("train_calibration",
+             [py, "tools/train.py", "--stage", "calibration", "--config", cfg]),
+        Step("train_qat", [py, "tools/train.py", "--stage", "qat", "--config", cfg]),
+        Step("predict_calibration",
+             [py, "tools/predict.py", "--stage", "calibration", "--config", cfg]),
+        Step("predict_qat", [py, "tools/predict.py", "--stage", "qat", "--config", cfg]),
+        Step("predict_int_infer",
+             [py, "tools/predict.py", "--stage", "int_infer", "--config", cfg]),
+        Step("export_hbir", [py, "tools/export_hbir.py", "--config", cfg]),
+        Step("validation_hbir",
+             [py, "tools/validation_hbir.py", "--stage", "align_bpu", "--config", cfg]),
+        Step("model_checker", [py, "tools/model_checker.py", "--config", cfg, "--quiet"]),
+        Step("compile_perf_hbir", [py, "tools/compile_perf_hbir.py", "--config", cfg]),
+        Step("infer_hbir",
+             [py, "tools/infer_hbir.py", "--config", cfg, "--model-inputs", infer_inputs,
+              "--save-path", str(REPO_ROOT / args.out / "pwcnet_infer_hbir")]),
+    ]
+    for step in quant_steps:
+        _run(step, log_dir)
+    steps.extend(quant_steps)
+
     timings = {s.name: s.seconds for s in steps}
     rows: list[dict] = []
     float_metrics = _read_json(REPO_ROOT / ckpt_dir / "float-metrics.json")
@@ -158,7 +184,39 @@ def run_pwcnet(args: argparse.Namespace, py: str, log_dir: Path) -> tuple[list[S
             seconds="",
         )
     )
+    rows.extend(_quant_rows(ckpt_dir, timings))
     return steps, rows
+
+
+def _quant_rows(ckpt_dir: Path, timings: dict) -> list[dict]:
+    """EPE per quantization stage, ORT alignment and latency rows."""
+    rows = []
+    task = "pwcnet_flyingchairs"
+    for stage, train_step in (("calibration", "train_calibration"), ("qat", "train_qat"),
+                              ("int_infer", None)):
+        m = _read_json(REPO_ROOT / ckpt_dir / f"{stage}-metrics.json")
+        rows.append(dict(task=task, stage=stage, metric="EPE", value=round(m["EPE"], 4),
+                         dataset_size=m["dataset_size"],
+                         seconds=round(timings[train_step], 1) if train_step else ""))
+    align = _read_json(REPO_ROOT / ckpt_dir / "align_bpu-metrics.json")
+    rows.append(dict(task=task, stage="ort_int8 (align_bpu)", metric="EPE",
+                     value=round(align["EPE"], 4), dataset_size=align["samples"],
+                     seconds=round(timings["validation_hbir"], 1)))
+    rows.append(dict(task=task, stage="ort vs int_infer", metric="identical fraction",
+                     value=round(align["identical_fraction"], 6), dataset_size="", seconds=""))
+    rows.append(dict(task=task, stage="ort vs int_infer", metric="max diff (LSB)",
+                     value=round(align["max_diff_lsb"], 4), dataset_size="", seconds=""))
+    perf_files = sorted((REPO_ROOT / ckpt_dir).glob("*.perf.json"))
+    if perf_files:
+        perf = _read_json(perf_files[0])
+        lat = perf["latency"]
+        rows.append(dict(task=task, stage="ort_int8",
+                         metric=f"latency median ms ({lat['threads']} thread)",
+                         value=lat["median_ms"], dataset_size="", seconds=""))
+        est = perf["accelerator_estimate"]
+        rows.append(dict(task=task, stage="accelerator (estimate)", metric="latency ms",
+                         value=est["latency_ms"], dataset_size="", seconds=""))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:

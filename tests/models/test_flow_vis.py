@@ -57,7 +57,7 @@ def test_flo_roundtrip(tmp_path):
     write_flo(tmp_path / "x.flo", f)
     np.testing.assert_array_equal(read_flo(tmp_path / "x.flo"), f)
     assert (tmp_path / "x.flo").stat().st_size == 12 + 7 * 9 * 8
-    (tmp_path / "bad.flo").write_bytes(b"nope1234")
+    (tmp_path / "bad.flo").write_bytes(b"nope" + bytes(8))
     with pytest.raises(ValueError, match="magic"):
         read_flo(tmp_path / "bad.flo")
 

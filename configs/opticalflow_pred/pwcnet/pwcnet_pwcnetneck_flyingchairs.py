@@ -241,3 +241,139 @@ float_predictor = dict(
     callbacks=[val_metric_updater],
     log_interval=50,
 )
+
+# ---------------------------------------------------------------------------------------------
+# Quantization: calibration -> qat -> int_infer (-> export_hbir / validation_hbir align_bpu).
+# Every stage rebuilds the float model and converts it with a ``model_convert_pipeline``; the
+# checkpoint loaders are module-level dicts so derived configs can re-point them (the demo does).
+# ---------------------------------------------------------------------------------------------
+model["int16_flow_output"] = True  # finest flow: int16 Add (convs stay integer kernels)
+
+
+def stage_best_ckpt(stage, directory=None):
+    """``{ckpt_dir}/{stage}-checkpoint-best.pth.tar``."""
+    return os.path.join(directory or ckpt_dir, f"{stage}-checkpoint-best.pth.tar")
+
+
+float_ckpt_loader = dict(
+    type="LoadCheckpoint", checkpoint_path=stage_best_ckpt("float"), allow_miss=True
+)
+calibration_ckpt_loader = dict(
+    type="LoadCheckpoint", checkpoint_path=stage_best_ckpt("calibration")
+)
+qat_ckpt_loader = dict(type="LoadCheckpoint", checkpoint_path=stage_best_ckpt("qat"))
+quant_ckpt_loaders = dict(
+    float=float_ckpt_loader, calibration=calibration_ckpt_loader, qat=qat_ckpt_loader
+)
+
+calibration_steps = 10
+calibration_batch_size = 16
+calibration_data_loader = dict(
+    type=torch.utils.data.DataLoader,
+    dataset=dict(
+        type="FlyingChairs",
+        data_path=os.path.join(data_rootdir, "train_lmdb"),
+        transforms=[dict(type="ToTensor", to_yuv=False)],
+        to_rgb=True,
+    ),
+    batch_size=calibration_batch_size,
+    shuffle=True,
+    num_workers=data_num_workers,
+    pin_memory=True,
+    collate_fn=collate_2d,
+)
+
+calibration_trainer = dict(
+    type="Calibrator",
+    model=model,
+    model_convert_pipeline=dict(
+        type="ModelConvertPipeline",
+        qat_mode="fuse_bn",
+        converters=[float_ckpt_loader, dict(type="Float2Calibration")],
+    ),
+    data_loader=calibration_data_loader,
+    batch_processor=val_batch_processor,
+    num_steps=calibration_steps,
+    device=None,
+    log_interval=1,
+    save_dir=ckpt_dir,
+    name_prefix="calibration-",
+)
+
+qat_lr = 1e-4
+qat_max_epoch = 86  # a tenth of the float schedule
+qat_trainer = dict(
+    type="distributed_data_parallel_trainer",
+    model=model,
+    model_convert_pipeline=dict(
+        type="ModelConvertPipeline",
+        qat_mode="fuse_bn",
+        converters=[
+            dict(type="Float2QAT"),
+            calibration_ckpt_loader,
+            # keep observing activations with the library's default averaging constant (0.01)
+            dict(type="Calibration2QAT", averaging_constant=None),
+        ],
+    ),
+    data_loader=data_loader,
+    optimizer=dict(
+        type=torch.optim.Adam,
+        params={"weight": dict(weight_decay=4e-5)},
+        lr=qat_lr,
+    ),
+    batch_processor=batch_processor,
+    stop_by="epoch",
+    num_epochs=qat_max_epoch,
+    device=None,
+    callbacks=[
+        stat_callback,
+        loss_metric_show_update,
+        dict(
+            type="StepDecayLrUpdater",
+            lr_decay_id=[int(qat_max_epoch * 0.5), int(qat_max_epoch * 0.8)],
+            lr_decay_factor=0.1,
+            step_log_interval=1000,
+        ),
+        val_callback,
+        ckpt_callback,
+    ],
+    train_metrics=[dict(type="LossShow")],
+    val_metrics=[dict(type="EndPointError")],
+    sync_bn=True,
+)
+
+
+def _stage_predictor(converters, loader=None):
+    return dict(
+        type="Predictor",
+        model=model,
+        model_convert_pipeline=dict(
+            type="ModelConvertPipeline", qat_mode="fuse_bn", converters=converters
+        ),
+        data_loader=[loader or val_data_loader],
+        batch_processor=val_batch_processor,
+        device=None,
+        metrics=[dict(type="EndPointError")],
+        callbacks=[val_metric_updater],
+        log_interval=50,
+    )
+
+
+calibration_predictor = _stage_predictor(
+    [dict(type="Float2QAT"), calibration_ckpt_loader, dict(type="SetFakeQuantState")]
+)
+qat_predictor = _stage_predictor(
+    [dict(type="Float2QAT"), qat_ckpt_loader, dict(type="SetFakeQuantState")]
+)
+int_infer_predictor = _stage_predictor(
+    [dict(type="Float2QAT"), qat_ckpt_loader, dict(type="QAT2Quantize")]
+)
+# On-board style validation: batch 1, deployment preprocessing (the val batch transforms).
+align_bpu_data_loader = dict(val_data_loader, batch_size=1)
+align_bpu_predictor = _stage_predictor(
+    [dict(type="Float2QAT"), qat_ckpt_loader, dict(type="QAT2Quantize")], align_bpu_data_loader
+)
+
+# Accelerator described for compile_perf_hbir's analytical estimate (an estimate, not a
+# measurement): peak int8 TOPS, DRAM bandwidth, and the fraction of peak a conv net reaches.
+compile_cfg = dict(tops=96.0, bandwidth_gbps=68.0, efficiency=0.5, perf_runs=20, warmup_runs=3)

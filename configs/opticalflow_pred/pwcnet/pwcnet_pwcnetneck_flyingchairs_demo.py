@@ -44,3 +44,21 @@ float_trainer["optimizer"]["lr"] = lr
 float_trainer["num_epochs"] = max_epoch
 float_trainer["callbacks"][2]["warmup_len"] = warmup_epochs
 float_trainer["callbacks"][2]["step_log_interval"] = 50
+
+# Quantization stages: same recipe, demo sizes and paths.
+for _stage, _loader in quant_ckpt_loaders.items():
+    _loader["checkpoint_path"] = stage_best_ckpt(_stage, ckpt_dir)
+calibration_batch_size = 8
+for loader in (calibration_data_loader, align_bpu_data_loader):
+    loader["num_workers"] = data_num_workers
+    loader["pin_memory"] = False
+calibration_data_loader["batch_size"] = calibration_batch_size
+calibration_trainer["save_dir"] = ckpt_dir
+qat_max_epoch = 3
+qat_lr = 1e-4
+qat_trainer["num_epochs"] = qat_max_epoch
+qat_trainer["optimizer"]["lr"] = qat_lr
+qat_trainer["callbacks"][2]["lr_decay_id"] = [2]
+qat_trainer["callbacks"][2]["step_log_interval"] = 50
+for _p in (calibration_predictor, qat_predictor, int_infer_predictor, align_bpu_predictor):
+    _p["log_interval"] = 20

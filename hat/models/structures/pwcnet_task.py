@@ -24,6 +24,11 @@ class PwcnetTask(nn.Module):
             each flow in pixels of its level.
         loss: ``loss(pred, target) -> scalar`` (e.g. ``LnNormLoss``); needed for training only.
         loss_weights: one weight per predicted level, finest first (``[l2, ..., l6]``).
+        int16_flow_output: quantize the module producing the finest flow (the context
+            network's residual ``Add`` of the last level) with int16 activations instead of
+            uint8 (mixed precision, README advice for flow outputs). Its inputs are uint8 conv
+            outputs, so every convolution stays an integer kernel in ORT; the Add itself runs as
+            a DQ -> Add -> Q float island (ORT has no int16 QLinearAdd).
 
     ``forward(data)``:
         - training: ``{"losses": {"flow_loss_l2": w2 * loss2, ..., "flow_loss_l6": ...},
@@ -43,8 +48,10 @@ class PwcnetTask(nn.Module):
         head: nn.Module,
         loss: nn.Module | None = None,
         loss_weights: Sequence[float] | None = None,
+        int16_flow_output: bool = False,
     ) -> None:
         super().__init__()
+        self.int16_flow_output = bool(int16_flow_output)
         self.backbone = backbone
         self.head = head
         self.loss = loss
@@ -113,10 +120,29 @@ class PwcnetTask(nn.Module):
                 m.fuse_model()
 
     def set_qconfig(self) -> None:
-        """Delegates to backbone and head; the loss is never quantized."""
+        """HAT's default qconfig on the whole model (``default_set_qconfig``), then the
+        backbone's and head's own overrides; the loss is never quantized (it only runs in
+        training on float flows after the DeQuantStubs)."""
+        from hat.quantization import default_set_qconfig, get_default_qconfig
+
+        default_set_qconfig(self)
+        if self.loss is not None:
+            self.loss.qconfig = None
         for m in (self.backbone, self.head):
             if hasattr(m, "set_qconfig"):
                 m.set_qconfig()
+        if self.int16_flow_output:
+            out = self.flow_output_module()
+            if out is not None:
+                out.qconfig = get_default_qconfig(activation_dtype="int16")
+
+    def flow_output_module(self) -> nn.Module | None:
+        """The module whose quantized output is the finest flow (None if not identifiable)."""
+        levels = getattr(self.head, "levels", None)
+        if levels is None:
+            return None
+        level = levels[f"l{self.flow_pred_lvl}"] if f"l{self.flow_pred_lvl}" in levels else None
+        return getattr(level, "res_add", None) if level is not None else None
 
 
 def _resize(t: torch.Tensor, size: Sequence[int]) -> torch.Tensor:

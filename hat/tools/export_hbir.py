@@ -1,0 +1,78 @@
+"""Export the fixed-point model: ``tools/export_hbir.py --config CFG``.
+
+The int model (``int_infer_predictor``: float model -> QAT -> qat best checkpoint -> QAT2Quantize)
+is exported with static shapes from the config's ``deploy_inputs`` to
+``{ckpt_dir}/{task_name}.int.onnx`` (QDQ ONNX), plus ``{task_name}.int.export.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+
+from hat.tools.deploy_common import (
+    FORMAT_NOTE,
+    build_stage_model,
+    deploy_inputs,
+    int_onnx_path,
+    load_stage_config,
+    write_json,
+)
+from hat.utils.cli import run_cli
+
+__all__ = ["main", "export_hbir"]
+PROG = "hat-export-hbir"
+logger = logging.getLogger("hat.tools.export_hbir")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description=__doc__ + "\n" + FORMAT_NOTE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", "-c", required=True, help="config file")
+    p.add_argument("--out", default=None, help="output .onnx (default {ckpt_dir}/{task}.int.onnx)")
+    p.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE", help="config overrides")
+    return p
+
+
+def export_hbir(args: argparse.Namespace) -> dict:
+    from hat.quantization.export_onnx import export_int_model_to_onnx
+    from hat.quantization.ort_runner import classify_ops, optimized_op_counts
+
+    cfg = load_stage_config(args.config, "int_infer", args.opts)
+    model = build_stage_model(cfg, "int_infer_predictor")
+    inputs = deploy_inputs(cfg)
+    path = args.out or int_onnx_path(cfg)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    t0 = time.perf_counter()
+    rep = export_int_model_to_onnx(model, inputs, path)
+    ort_counts = dict(optimized_op_counts(path))
+    info = {
+        "path": path,
+        "format": "ONNX (QDQ), opset from hat.quantization.export_onnx",
+        "inputs": {k: list(v.shape) for k, v in inputs.items()},
+        "outputs": rep.outputs,
+        "exported_op_counts": rep.op_counts,
+        "ort_extended_op_counts": ort_counts,
+        "ort_op_classes": classify_ops(ort_counts),
+        "float_islands": rep.float_islands,
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
+    write_json(os.path.splitext(path)[0] + ".export.json", info)
+    print(f"exported {path}")
+    print(f"inputs: {info['inputs']}  outputs: {rep.outputs}")
+    print(f"QLinearConv after ORT optimisation: {ort_counts.get('QLinearConv', 0)}")
+    print(f"float islands: {', '.join(rep.float_islands) or 'none'}")
+    return info
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_cli(lambda: (export_hbir(build_parser().parse_args(argv)), 0)[1], PROG)
+
+
+if __name__ == "__main__":
+    main()
