@@ -18,7 +18,7 @@ data_num_workers = 0
 crop_size = (64, 96)
 deploy_size = (64, 96)
 
-out_channels[:] = [4, 6, 8, 8, 8, 8]
+out_channels[:] = [4, 6, 8, 8]
 model["head"]["md"] = 2
 model["head"]["decoder_channels"] = [8, 8, 8, 4, 4]
 model["head"]["context_channels"] = [8, 8, 8, 8, 4, 4]
