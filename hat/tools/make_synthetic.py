@@ -3,6 +3,9 @@
     python3 tools/datasets/make_synthetic.py flyingchairs --out tmp_data/FlyingChairs \\
         --num-pairs 640 --seed 0 [--height 384 --width 512 --val-fraction 0.2]
 
+    python3 tools/datasets/make_synthetic.py cityscapes --out tmp_data/cityscapes \\
+        --num-train 600 --num-val 100 --seed 0 [--height 256 --width 512]
+
 One subcommand per dataset; add a ``_add_<name>`` function and list it in ``_DATASETS``.
 """
 
@@ -65,7 +68,48 @@ def _run_flyingchairs(args: argparse.Namespace) -> int:
     return 0
 
 
-_DATASETS: list[Callable[[argparse._SubParsersAction], None]] = [_add_flyingchairs]
+def _add_cityscapes(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "cityscapes", help="synthetic Cityscapes (street scenes, labelIds/instanceIds/color)"
+    )
+    p.add_argument("--out", required=True, help="output root, e.g. tmp_data/cityscapes")
+    p.add_argument("--num-train", type=int, required=True)
+    p.add_argument("--num-val", type=int, required=True)
+    p.add_argument("--num-test", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--height", type=int, default=256)
+    p.add_argument("--width", type=int, default=512)
+    p.add_argument("--num-workers", type=int, default=0, help="processes (0 = this one)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing generated tree")
+    p.set_defaults(run=_run_cityscapes)
+
+
+def _run_cityscapes(args: argparse.Namespace) -> int:
+    from hat.data.synthetic.cityscapes import make_cityscapes
+
+    summary = make_cityscapes(
+        args.out,
+        num_train=args.num_train,
+        num_val=args.num_val,
+        num_test=args.num_test,
+        seed=args.seed,
+        height=args.height,
+        width=args.width,
+        num_workers=args.num_workers,
+        overwrite=args.overwrite,
+    )
+    counts = f"{summary['train']} train, {summary['val']} val, {summary['test']} test images"
+    if summary["skipped"]:
+        print(f"{args.out} already holds these {counts}; nothing to do (--overwrite regenerates)")
+        return 0
+    print(f"wrote {counts} ({args.width}x{args.height}) to {args.out}")
+    return 0
+
+
+_DATASETS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_flyingchairs,
+    _add_cityscapes,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,5 +1,6 @@
 """Datasets (registered in ``OBJECT_REGISTRY``)."""
 
+from hat.data.datasets.cityscapes import CityscapesFromImage, CityscapesFromLMDB
 from hat.data.datasets.flyingchairs import FlyingChairs, FlyingChairsFromImage
 
-__all__ = ["FlyingChairs", "FlyingChairsFromImage"]
+__all__ = ["CityscapesFromImage", "CityscapesFromLMDB", "FlyingChairs", "FlyingChairsFromImage"]

@@ -4,6 +4,8 @@ Sample level (DataLoader workers): ``RandomCrop``, ``RandomFlip``, ``ToTensor``,
 ``SegRandomAffine``, ``FlowRandomAffineScale``. Batch level (on the device, in the batch
 processor): ``BgrToYuv444``, ``Normalize`` / ``TorchVisionAdapter``, ``Scale``. Most accept a
 numpy sample, a tensor sample or a collated batch.
+
+Segmentation: ``PILToTensor`` (sample level), ``LabelRemap``, ``SegOneHot``, ``SegResize`` (either).
 """
 
 from hat.data.transforms.affine import SegRandomAffine
@@ -13,8 +15,12 @@ from hat.data.transforms.crop import RandomCrop
 from hat.data.transforms.flip import RandomFlip
 from hat.data.transforms.flow_scale import FlowRandomAffineScale
 from hat.data.transforms.functional import InterpolationMode
+from hat.data.transforms.label_remap import LabelRemap
 from hat.data.transforms.normalize import Normalize, TorchVisionAdapter
 from hat.data.transforms.scale import Scale
+from hat.data.transforms.seg_onehot import SegOneHot
+from hat.data.transforms.seg_resize import SegResize
+from hat.data.transforms.seg_to_tensor import PILToTensor
 from hat.data.transforms.to_tensor import ToTensor
 
 __all__ = [
@@ -22,11 +28,15 @@ __all__ = [
     "Compose",
     "FlowRandomAffineScale",
     "InterpolationMode",
+    "LabelRemap",
     "Normalize",
+    "PILToTensor",
     "RandomCrop",
     "RandomFlip",
     "Scale",
+    "SegOneHot",
     "SegRandomAffine",
+    "SegResize",
     "ToTensor",
     "TorchVisionAdapter",
     "build_transforms",

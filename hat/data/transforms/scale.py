@@ -22,7 +22,9 @@ class Scale:
     ``gt_flow`` ``(B, 2, H, W)`` (or ``(2, H, W)``) becomes the list
     ``[interpolate(gt, scale_factor=s, mode) * s for s in scales]`` (flow in each level's pixels;
     ``mul_scale=False`` skips the ``* s``). ``gt_seg`` (one-hot or soft, ``(B, C, H, W)``), if
-    present, becomes ``[interpolate(seg, scale_factor=s, mode)]``, never multiplied.
+    present, becomes ``[interpolate(seg, scale_factor=s, mode)]``, never multiplied; an integer
+    ``gt_seg`` (a label map of ids) is resized with nearest neighbour whatever ``mode`` says and
+    keeps its dtype.
     """
 
     def __init__(
@@ -44,6 +46,10 @@ class Scale:
         xf = x if x.is_floating_point() else x.float()
         return F.interpolate(xf, scale_factor=s, mode=self.mode, align_corners=align)
 
+    def _resize_ids(self, x: torch.Tensor, s: float) -> torch.Tensor:
+        out = F.interpolate(x.float(), scale_factor=s, mode="nearest-exact")
+        return out.to(x.dtype)
+
     def __call__(self, sample: dict) -> dict:
         out = dict(sample)
         for key, multiply in (("gt_flow", self.mul_scale), ("gt_seg", False)):
@@ -54,9 +60,12 @@ class Scale:
                 raise TypeError(f"Scale: '{key}' must be a (C, H, W) or (B, C, H, W) tensor")
             batched = gt.dim() == 4
             x = gt if batched else gt[None]
-            levels = [
-                self._resize(x, s) * s if multiply else self._resize(x, s) for s in self.scales
-            ]
+            if key == "gt_seg" and not x.is_floating_point():
+                levels = [self._resize_ids(x, s) for s in self.scales]
+            else:
+                levels = [
+                    self._resize(x, s) * s if multiply else self._resize(x, s) for s in self.scales
+                ]
             out[key] = levels if batched else [lvl[0] for lvl in levels]
         return out
 

@@ -1,0 +1,82 @@
+"""Pack a raw Cityscapes split into an LMDB.
+
+    python3 tools/datasets/cityscapes_packer.py --src-data-dir tmp_data/cityscapes \\
+        --split-name train --pack-type lmdb [--num-workers 4]
+
+writes ``<src>/train_lmdb`` (or ``--target-data-dir``). The value schema is documented in
+:mod:`hat.data.codecs.cityscapes`: the image and the raw labelIds PNG, not remapped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from hat.data.errors import CorruptFileError
+from hat.data.pack_type import PACK_TYPES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Pack a Cityscapes split into an LMDB.")
+    parser.add_argument(
+        "--src-data-dir", required=True, help="dir holding leftImg8bit/ and gtFine/"
+    )
+    parser.add_argument("--split-name", required=True, choices=["train", "val", "test"])
+    parser.add_argument(
+        "--pack-type", default="lmdb", help=f"storage type; supported: {', '.join(PACK_TYPES)}"
+    )
+    parser.add_argument("--num-workers", type=int, default=4, help="reader processes (0 = none)")
+    parser.add_argument("--target-data-dir", default=None, help="default: <src>/<split>_lmdb")
+    parser.add_argument(
+        "--img-format",
+        default="png",
+        choices=["png", "raw"],
+        help="png: the source file's bytes (default, small); raw: decoded RGB (3x larger)",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("H", "W"),
+        help="reject images of any other size (e.g. 1024 2048)",
+    )
+    parser.add_argument("--num-samples", type=int, default=None, help="pack only the first N")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing target")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.pack_type.lower() not in PACK_TYPES:
+        build_parser().error(
+            f"unsupported --pack-type {args.pack_type!r}: supported: {', '.join(PACK_TYPES)}"
+        )
+    from hat.data.packers.cityscapes import CityscapesPacker
+
+    start = time.perf_counter()
+    try:
+        packer = CityscapesPacker(
+            src_data_dir=args.src_data_dir,
+            target_data_dir=args.target_data_dir,
+            split_name=args.split_name,
+            num_workers=args.num_workers,
+            pack_type=args.pack_type,
+            img_format=args.img_format,
+            overwrite=args.overwrite,
+            num_samples=args.num_samples,
+            image_size=tuple(args.image_size) if args.image_size else None,
+        )
+        count = packer()
+    except (FileNotFoundError, FileExistsError, CorruptFileError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print("nothing was written to the target", file=sys.stderr)
+        return 1
+    secs = time.perf_counter() - start
+    print(f"packed {count} {args.split_name} images into {packer.target} in {secs:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
