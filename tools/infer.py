@@ -1,4 +1,4 @@
-"""Run a flow model on two images and save pictures (wrapper of :mod:`hat.tools.infer`)."""
+"""Run a model on the user's files and save pictures (wrapper of :mod:`hat.tools.infer`)."""
 
 import os
 import sys

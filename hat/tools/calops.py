@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import runpy
-import sys
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
+
+from hat.utils.cli import ToolError, run_cli
 
 __all__ = ["count_ops", "load_config", "main", "parse_input_shape"]
 
@@ -29,10 +30,6 @@ Not counted: element-wise ops (BN, activations, adds), resizes and grid_sample w
 The input is the config's `deploy_inputs` (dict of name -> shape or tensor) unless
 --input-shape is given.
 """
-
-
-class ToolError(Exception):
-    """A user error reported as one line, without a traceback."""
 
 
 def load_config(path: str) -> Mapping[str, Any]:
@@ -223,15 +220,10 @@ def run(args: argparse.Namespace) -> None:
             print(f"(ops outside leaf modules: {other / 1e9:.4f} G)")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    try:
-        run(args)
-    except ToolError as exc:
-        print(f"calops: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    run_cli(lambda: (run(args), 0)[1], "calops")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

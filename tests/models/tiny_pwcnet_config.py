@@ -36,3 +36,4 @@ model = dict(
 )
 
 deploy_inputs = dict(img=torch.randn((1, 6, 64, 128)))
+infer_cfg = dict(type="FlowInfer", pad_multiple=64)

@@ -78,6 +78,8 @@ model = dict(
     loss_weights=loss_weights,
 )
 deploy_inputs = dict(img=torch.randn((1, 6) + deploy_size))
+# tools/infer.py and tools/infer_hbir.py: --model-inputs img1:PATH,img2:PATH[,gt:PATH.flo]
+infer_cfg = dict(type="FlowInfer", pad_multiple=2**pyr_lvls)
 
 # Data.
 data_loader = dict(

@@ -33,6 +33,7 @@ out_channels[:] = [8, 16, 24, 32]
 model["backbone"]["pyr_lvls"] = pyr_lvls
 model["head"]["pyr_lvls"] = pyr_lvls
 model["loss_weights"] = loss_weights[: pyr_lvls - flow_pred_lvl + 1]
+infer_cfg["pad_multiple"] = 2**pyr_lvls
 model["head"]["decoder_channels"] = [48, 48, 32, 24, 16]
 model["head"]["context_channels"] = [48, 48, 48, 32, 24, 16]
 train_scales = [2**lvl for lvl in range(flow_pred_lvl, pyr_lvls + 1)]

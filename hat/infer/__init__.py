@@ -1,0 +1,10 @@
+"""Task adapters for ``tools/infer.py`` and ``tools/infer_hbir.py``: how a task reads the user's
+``--model-inputs``, builds the model batch and turns the model outputs into files and pictures.
+
+A config selects its adapter with ``infer_cfg = dict(type="FlowInfer", ...)``.
+"""
+
+from hat.infer.base import InferTask, flatten_outputs, parse_model_inputs, read_rgb
+from hat.infer.flow import FlowInfer
+
+__all__ = ["FlowInfer", "InferTask", "flatten_outputs", "parse_model_inputs", "read_rgb"]

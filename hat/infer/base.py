@@ -1,0 +1,107 @@
+"""The contract between the inference tools and a task (see ``hat/infer/__init__.py``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from hat.utils.cli import ToolError
+
+__all__ = ["InferTask", "flatten_outputs", "parse_model_inputs", "read_rgb"]
+
+
+def read_rgb(path: str) -> np.ndarray:
+    """Read an image file as ``H x W x 3`` uint8 RGB; a clear error when it cannot be read."""
+    import cv2
+
+    if not os.path.isfile(path):
+        raise ToolError(f"image file not found: {path}")
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise ToolError(f"cannot decode image {path}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def flatten_outputs(outputs: Any) -> list[torch.Tensor]:
+    """Model outputs as the ordered list the ONNX file has: a tensor -> ``[t]``, a list/tuple as
+    is, a dict by insertion order."""
+    if isinstance(outputs, torch.Tensor):
+        return [outputs]
+    if isinstance(outputs, Mapping):
+        return [v for v in outputs.values() if isinstance(v, torch.Tensor)]
+    if isinstance(outputs, Sequence):
+        return [v for v in outputs if isinstance(v, torch.Tensor)]
+    raise ToolError(f"cannot interpret model outputs of type {type(outputs).__name__}")
+
+
+def parse_model_inputs(text: str, task: InferTask) -> dict[str, str]:
+    """``"name:VALUE,name:VALUE"`` -> ``{name: VALUE}`` checked against the task's names."""
+    out: dict[str, str] = {}
+    allowed = tuple(task.input_names) + tuple(task.optional_names)
+    usage = task.usage()
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = item.partition(":")
+        if not sep or not name or not value:
+            raise ToolError(f"bad --model-inputs item {item!r}; expected {usage}")
+        if name not in allowed:
+            raise ToolError(
+                f"unknown --model-inputs name {name!r}; this task takes {', '.join(allowed)}"
+            )
+        if name in out:
+            raise ToolError(f"--model-inputs names {name!r} twice")
+        out[name] = value
+    missing = [n for n in task.input_names if n not in out]
+    if missing:
+        raise ToolError(f"--model-inputs is missing {', '.join(missing)} (expected {usage})")
+    for name in task.file_names:
+        if name in out and not os.path.isfile(out[name]):
+            raise ToolError(f"--model-inputs {name}: file not found: {out[name]}")
+    return out
+
+
+class InferTask:
+    """How one task goes from user files to pictures.
+
+    Subclasses set ``input_names`` (required ``--model-inputs`` names), ``optional_names`` and
+    ``file_names`` (the names whose values are file paths) and implement the four steps the
+    tools call in order::
+
+        raw = task.load_inputs(values)                 # user files -> numpy / numbers
+        batch, ctx = task.make_batch(raw, size)        # -> batch before the val batch transforms
+        result = task.postprocess(outputs, ctx)        # model outputs (flattened) -> numpy
+        paths = task.save(result, raw, save_path)      # pictures and files; returns their paths
+
+    ``size`` is the deploy ``(H, W)`` when the model has static shapes (the exported ONNX file),
+    else ``None`` (the eager model: pad to what the network needs and crop back).
+    """
+
+    input_names: tuple[str, ...] = ()
+    optional_names: tuple[str, ...] = ()
+    file_names: tuple[str, ...] = ()
+
+    def usage(self) -> str:
+        req = [f"{n}:PATH" if n in self.file_names else f"{n}:VALUE" for n in self.input_names]
+        opt = [f"{n}:PATH" if n in self.file_names else f"{n}:VALUE" for n in self.optional_names]
+        return ",".join(req) + (f"[,{','.join(opt)}]" if opt else "")
+
+    def load_inputs(self, values: dict[str, str]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def make_batch(
+        self, raw: dict[str, Any], size: tuple[int, int] | None
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        raise NotImplementedError
+
+    def postprocess(self, outputs: list[torch.Tensor], ctx: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def save(self, result: Any, raw: dict[str, Any], save_path: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    def summary(self, result: Any) -> str:
+        """One line printed after a run."""
+        return ""
