@@ -38,15 +38,15 @@ def test_pwcnet_int_model_matches_ort(tmp_path):
         y_qat = model({"img": x})
     im = QAT2Quantize()(model)
     y_int = im({"img": x})
-    assert torch.equal(y_int, y_qat)  # bit-exact on this input
+    # same integer codes; the float post-processing resize differs by float32 rounding only
+    assert (y_int - y_qat).abs().max() <= 1e-5 * y_qat.abs().max()
     assert (y_int - y_float).abs().max() < 0.25 * y_float.abs().max()
     path = tmp_path / "pwc.onnx"
     rep = export_int_model_to_onnx(im, {"img": x}, path)
     assert len(rep.float_islands) == 4  # one Warp per level below the top
     for level in ("disable", "all"):
         y = run_onnx(path, {"img": x}, level=level)["output"]
-        d = np.abs(y - y_int.numpy()).max()
-        assert d <= 4 * float(im.head.levels["l2"].res_add.out_scale) + 1e-6, (level, d)
+        assert np.array_equal(y, y_int.numpy()), (level, np.abs(y - y_int.numpy()).max())
     counts = optimized_op_counts(path)
     n_conv = sum(isinstance(m, torch.nn.Conv2d) for m in _tiny_model().modules())
     assert counts["QLinearConv"] == n_conv

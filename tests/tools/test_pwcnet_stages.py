@@ -84,8 +84,8 @@ def test_stage_chain_figures(chain):
     assert all(v > 0 for v in epe.values())
     assert abs(epe["int_infer"] - epe["qat"]) <= 0.03 * epe["qat"], epe
     align = _metrics(ckpt, "align_bpu")
-    assert align["identical_fraction"] >= 0.999, align
-    assert align["max_diff_lsb"] <= 1.0, align
+    assert align["identical_fraction_bitwise"] == 1.0, align
+    assert align["max_diff_lsb"] == 0.0, align
     assert abs(align["EPE"] - epe["int_infer"]) <= 0.01 * epe["int_infer"], (align, epe)
     export = json.loads((ckpt / "tiny_pwcnet_stages.int.export.json").read_text())
     import torch

@@ -61,6 +61,14 @@ class PwcnetTask(nn.Module):
         self.out_resize = Interpolate(mode="bilinear", align_corners=False)
         self.out_scale = MulScalar(float(self.stride))
 
+    def deploy_output_lsb(self, dequant_scales: dict[str, float]) -> list[float]:
+        """LSB of the deployed output: the finest quantized flow's scale times the stride (its
+        float post-processing multiplies by the stride). ``dequant_scales`` maps DeQuantStub
+        names to the scales of the tensors they dequantize."""
+        names = [n for n in dequant_scales if n.endswith(f"l{self.flow_pred_lvl}")]
+        scale = dequant_scales[names[0]] if names else min(dequant_scales.values())
+        return [scale * float(self.stride)]
+
     def full_res_flow(self, flow: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Finest-level flow -> input resolution and input pixels."""
         return self.out_scale(self.out_resize(flow, size=tuple(size)))

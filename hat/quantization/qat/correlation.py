@@ -73,7 +73,14 @@ class QATFloatIsland(QATModule):
         if all_float(*xs):
             return self.float_module(*xs)
         ins = [plain(expect_qtensor(x, self)) for x in xs]
-        y = self.float_module(*ins)
+        if not self.training and _is_warp(self.float_module):
+            # evaluation computes what the integer model computes (quantized/warp.py)
+            from hat.quantization.quantized.warp import explicit_bilinear_warp
+
+            m = self.float_module
+            y = explicit_bilinear_warp(*ins, m.use_mask, m.mask_threshold)
+        else:
+            y = self.float_module(*ins)
         if not isinstance(y, torch.Tensor):
             raise TypeError(
                 f"float island {type(self.float_module).__name__} must return one tensor"
@@ -82,5 +89,14 @@ class QATFloatIsland(QATModule):
 
     def to_int(self) -> nn.Module:
         from hat.quantization.quantized.island import IntFloatIsland
+        from hat.quantization.quantized.warp import IntWarp
 
+        if _is_warp(self.float_module):
+            return IntWarp.from_qat(self)
         return IntFloatIsland.from_qat(self)
+
+
+def _is_warp(module: nn.Module) -> bool:
+    from hat.nn.warp import Warp
+
+    return isinstance(module, Warp)

@@ -7,6 +7,7 @@ from hat.quantization.quantized.interpolate import IntInterpolate
 from hat.quantization.quantized.island import IntFloatIsland
 from hat.quantization.quantized.lut import IntSigmoid, IntSoftmax
 from hat.quantization.quantized.stubs import IntDeQuantStub, IntQuantStub
+from hat.quantization.quantized.warp import IntWarp
 
 __all__ = [
     "IntAdd",
@@ -21,4 +22,5 @@ __all__ = [
     "IntQuantStub",
     "IntSigmoid",
     "IntSoftmax",
+    "IntWarp",
 ]

@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hat.quantization import tracing
 from hat.quantization.qat.base import all_float
-from hat.quantization.qtensor import QTensor, make_qtensor, plain
+from hat.quantization.qtensor import QTensor, make_qtensor, make_traced, plain
 from hat.quantization.quantized.base import IntModule, expect_int_qtensor
 from hat.quantization.quantized.intops import dequantize, quantize
 
@@ -105,14 +106,7 @@ class IntInterpolate(IntModule):
 
     def forward(self, x: QTensor, size: tuple[int, int] | None = None) -> QTensor:
         if all_float(x):
-            size = size or self.size
-            return F.interpolate(
-                x,
-                size=size,
-                scale_factor=None if size else self.scale_factor,
-                mode=self.mode,
-                align_corners=self.align_corners,
-            )
+            return self._float_forward(x, size)
         x = expect_int_qtensor(x, self)
         in_hw = tuple(x.shape[-2:])
         out_hw, scales, by_size = self._geometry(in_hw, size)
@@ -133,6 +127,45 @@ class IntInterpolate(IntModule):
             out = self._wrap(quantize(f, self.out_scale, self.out_zp, self.out_qdtype))
         self._emit(lambda rec: self._export(rec, x, out, out_hw, scales, by_size))
         return out
+
+    def _float_forward(self, x: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
+        """Float input (model post-processing after a DeQuantStub): bilinear uses ORT's own
+        float32 formula, so the exported file's float Resize gives the same bits."""
+        if self.mode != "bilinear" or x.dtype != torch.float32:
+            size = size or self.size
+            return F.interpolate(
+                x,
+                size=size,
+                scale_factor=None if size else self.scale_factor,
+                mode=self.mode,
+                align_corners=self.align_corners,
+            )
+        out_hw, scales, by_size = self._geometry(tuple(x.shape[-2:]), size)
+        with torch.no_grad():
+            y = ort_bilinear(plain(x).float(), out_hw, scales, bool(self.align_corners))
+        if not tracing.is_tracing():
+            return y
+        y = make_traced(y)
+        src = self._name(x)
+
+        def export(rec) -> None:
+            n, c = x.shape[:2]
+            if by_size:
+                geom = ["", rec.const(np.array([n, c, *out_hw], np.int64), "sizes")]
+            else:
+                geom = [rec.const(np.array([1, 1, *scales], np.float32), "scales")]
+            roi = rec.const(np.zeros(0, np.float32), "roi")
+            ctm = "align_corners" if self.align_corners else "pytorch_half_pixel"
+            y.trace_name = rec.node1(
+                "Resize",
+                [src, roi, *geom],
+                "resize",
+                mode="linear",
+                coordinate_transformation_mode=ctm,
+            )
+
+        self._emit(export)
+        return y
 
     def _export(self, rec, x: QTensor, out: QTensor, out_hw, scales, by_size: bool) -> None:
         n, c = x.shape[:2]
