@@ -24,6 +24,7 @@ from torch import nn
 
 from hat.quantization.convert import convert
 from hat.quantization.fake_quantize import FakeQuantState, set_fake_quantize
+from hat.quantization.mixed_precision import set_int16_modules
 from hat.quantization.prepare import QAT_MODES, is_prepared, prepare_qat
 from hat.quantization.qconfig import default_set_qconfig
 from hat.quantization.utils import set_observer_averaging_constant
@@ -178,24 +179,35 @@ def _fuse_and_qconfig(model: nn.Module) -> None:
 class _Prepare:
     state = FakeQuantState.QAT
 
-    def __init__(self, qat_mode: str | None = None) -> None:
+    def __init__(
+        self, qat_mode: str | None = None, int16_modules: Sequence[str] | None = None
+    ) -> None:
         self.qat_mode = qat_mode
+        self.int16_modules = list(int16_modules or [])
 
     def __call__(self, model: nn.Module) -> nn.Module:
         if is_prepared(model):
             raise RuntimeError(f"{type(self).__name__}: the model is already prepared")
         _fuse_and_qconfig(model)
+        if self.int16_modules:
+            try:
+                set_int16_modules(model, self.int16_modules)
+            except (KeyError, ValueError) as exc:
+                reason = exc.args[0] if exc.args else exc
+                raise type(exc)(f"{type(self).__name__}(int16_modules=...): {reason}") from None
         prepare_qat(model, inplace=True, qat_mode=self.qat_mode or "fuse_bn", state=self.state)
         return model
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(qat_mode={self.qat_mode!r})"
+        extra = f", int16_modules={self.int16_modules!r}" if self.int16_modules else ""
+        return f"{type(self).__name__}(qat_mode={self.qat_mode!r}{extra})"
 
 
 @OBJECT_REGISTRY.register
 class Float2Calibration(_Prepare):
     """Float model -> calibration model: ``fuse_model()``, ``set_qconfig()``, ``prepare_qat``,
-    state CALIBRATION (observers on, no fake quant)."""
+    state CALIBRATION (observers on, no fake quant). ``int16_modules``: submodule names whose
+    activations become int16 (mixed precision, applied after ``set_qconfig()``)."""
 
     state = FakeQuantState.CALIBRATION
 
@@ -203,7 +215,8 @@ class Float2Calibration(_Prepare):
 @OBJECT_REGISTRY.register
 class Float2QAT(_Prepare):
     """Float model -> QAT model (state QAT). Same module tree (and state-dict keys) as
-    Float2Calibration, so calibration checkpoints load into it."""
+    Float2Calibration, so calibration checkpoints load into it; give it the same
+    ``int16_modules`` as the calibration stage."""
 
     state = FakeQuantState.QAT
 

@@ -155,11 +155,13 @@ def default_set_qconfig(
     qconfig: QConfig | None = None,
     high_precision_outputs: Iterable[str] | None = None,
     float_modules: Iterable[str] | None = None,
+    int16_modules: Iterable[str] | None = None,
 ) -> nn.Module:
     """HAT's default ``set_qconfig``: whole model gets ``qconfig`` (default preset
     ``ort_u8s8``); the submodules named in ``high_precision_outputs`` (or in the model attribute
     ``high_precision_outputs``, e.g. ``["head.conv_out"]``) get a high-precision output; those in
-    ``float_modules`` (or attribute ``float_modules``) stay float (``qconfig=None``)."""
+    ``float_modules`` (or attribute ``float_modules``) stay float (``qconfig=None``); those in
+    ``int16_modules`` (or attribute ``int16_modules``) get int16 activations."""
     qconfig = qconfig or get_default_qconfig()
     model.qconfig = qconfig
     names = list(high_precision_outputs or getattr(model, "high_precision_outputs", ()) or ())
@@ -172,4 +174,9 @@ def default_set_qconfig(
         if name not in modules:
             raise KeyError(f"float_modules: no submodule named {name!r}")
         modules[name].qconfig = None
+    int16 = list(int16_modules or getattr(model, "int16_modules", ()) or ())
+    if int16:
+        from hat.quantization.mixed_precision import set_int16_modules
+
+        set_int16_modules(model, int16)
     return model
