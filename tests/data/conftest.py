@@ -37,3 +37,27 @@ def chairs_copy(chairs_root, tmp_path) -> str:
     dst = os.path.join(tmp_path, "FlyingChairs")
     shutil.copytree(chairs_root, dst)
     return dst
+
+
+SF_H, SF_W = 64, 128
+
+
+@pytest.fixture(scope="session")
+def sceneflow_root(tmp_path_factory) -> str:
+    """A read-only synthetic SceneFlow tree, 64x128: 6 train pairs (FlyingThings3D 4,
+    Driving 1, Monkaa 1) and 2 test pairs."""
+    from hat.data.synthetic.sceneflow import make_sceneflow
+
+    root = str(tmp_path_factory.mktemp("sceneflow") / "SceneFlow")
+    make_sceneflow(root, num_train=6, num_test=2, seed=3, height=SF_H, width=SF_W, max_disp=16)
+    return root
+
+
+@pytest.fixture
+def sceneflow_copy(sceneflow_root, tmp_path) -> str:
+    """A writable copy of ``sceneflow_root`` (for tests that damage files)."""
+    import shutil
+
+    dst = os.path.join(tmp_path, "SceneFlow")
+    shutil.copytree(sceneflow_root, dst)
+    return dst

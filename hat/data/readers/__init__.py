@@ -1,14 +1,20 @@
-"""Readers and writers of raw on-disk formats (Middlebury .flo, PPM/PNG images, FlyingChairs)."""
+"""Readers and writers of raw on-disk formats (.flo, .pfm, PPM/PNG images, dataset layouts)."""
 
 from hat.data.readers.flo import read_flo, write_flo
 from hat.data.readers.flyingchairs_layout import FlyingChairsLayout, read_split_file
 from hat.data.readers.image import read_image, write_ppm
+from hat.data.readers.pfm import read_pfm, write_pfm
+from hat.data.readers.sceneflow_layout import SceneFlowLayout, read_list_file
 
 __all__ = [
     "FlyingChairsLayout",
+    "SceneFlowLayout",
     "read_flo",
     "read_image",
+    "read_list_file",
+    "read_pfm",
     "read_split_file",
     "write_flo",
+    "write_pfm",
     "write_ppm",
 ]
