@@ -2,5 +2,13 @@
 
 from hat.data.datasets.cityscapes import CityscapesFromImage, CityscapesFromLMDB
 from hat.data.datasets.flyingchairs import FlyingChairs, FlyingChairsFromImage
+from hat.data.datasets.sceneflow import SceneFlow, SceneFlowFromImage
 
-__all__ = ["CityscapesFromImage", "CityscapesFromLMDB", "FlyingChairs", "FlyingChairsFromImage"]
+__all__ = [
+    "CityscapesFromImage",
+    "CityscapesFromLMDB",
+    "FlyingChairs",
+    "FlyingChairsFromImage",
+    "SceneFlow",
+    "SceneFlowFromImage",
+]

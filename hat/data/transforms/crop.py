@@ -12,7 +12,7 @@ from hat.registry import OBJECT_REGISTRY
 
 __all__ = ["RandomCrop"]
 
-LABEL_KEYS = ("gt_flow", "gt_seg")
+LABEL_KEYS = ("gt_flow", "gt_seg", "gt_disp")
 
 
 def _crop(x: Any, top: int, left: int, h: int, w: int) -> Any:
@@ -27,8 +27,9 @@ def _crop(x: Any, top: int, left: int, h: int, w: int) -> Any:
 class RandomCrop:
     """Crop ``size=(h, w)`` (or an int) at a uniformly random position.
 
-    Applies to ``"img"`` and the spatial labels (``gt_flow``, ``gt_seg``); flow values are
-    unchanged by a crop. A batch (``(B, C, H, W)`` tensors) shares one window.
+    Applies to ``"img"`` and the spatial labels (``gt_flow``, ``gt_seg``, ``gt_disp``); flow
+    and disparity values are unchanged by a crop. A batch (``(B, C, H, W)`` tensors) shares one
+    window.
     Raises a ValueError when the image is smaller than ``size``.
     """
 

@@ -36,20 +36,28 @@ def flip_sample(sample: dict, horizontal: bool) -> dict:
     """Mirror images and labels of one sample (or of a whole batch).
 
     Both images are mirrored the same way; the flow field is mirrored and its u (horizontal)
-    or v (vertical) component negated, since x' = W-1-x maps a motion +u to -u.
+    or v (vertical) component negated, since x' = W-1-x maps a motion +u to -u. A stereo
+    ``gt_disp`` follows a vertical flip; a horizontal one would swap the cameras' roles, so it
+    raises a ValueError.
     """
+    if horizontal and "gt_disp" in sample:
+        raise ValueError(
+            "RandomFlip: a horizontal flip of a stereo sample ('gt_disp') would need the left "
+            "and right images swapped and the right-view disparity; use px=0"
+        )
     out = dict(sample)
     out["img"] = _flip_img(sample["img"], horizontal)
     if "gt_flow" in sample:
         out["gt_flow"] = _flip_flow(sample["gt_flow"], horizontal)
-    if "gt_seg" in sample:
-        out["gt_seg"] = _flip_img(sample["gt_seg"], horizontal)
+    for key in ("gt_seg", "gt_disp"):
+        if key in sample:
+            out[key] = _flip_img(sample[key], horizontal)
     return out
 
 
 def _select(batch: dict, flipped: dict, mask: torch.Tensor) -> dict:
     out = dict(batch)
-    for key in ("img", "gt_flow", "gt_seg"):
+    for key in ("img", "gt_flow", "gt_seg", "gt_disp"):
         if key in batch:
             m = mask.to(batch[key].device).view(-1, *([1] * (batch[key].dim() - 1)))
             out[key] = torch.where(m, flipped[key], batch[key])

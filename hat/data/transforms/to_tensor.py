@@ -14,7 +14,8 @@ __all__ = ["ToTensor"]
 @OBJECT_REGISTRY.register
 class ToTensor:
     """``"img"`` list of ``(H, W, 3)`` uint8 -> one float32 ``(3k, H, W)`` tensor (values 0..255);
-    ``"gt_flow"`` ``(H, W, 2)`` -> float32 ``(2, H, W)``; ``"gt_seg"`` ``(H, W)`` -> int64 tensor.
+    ``"gt_flow"`` ``(H, W, 2)`` -> float32 ``(2, H, W)``; ``"gt_seg"`` ``(H, W)`` -> int64 tensor;
+    ``"gt_disp"`` ``(H, W)`` -> float32 ``(1, H, W)``.
 
     Args:
         to_yuv: convert each image to YUV444 (see :func:`rgb_to_yuv444`).
@@ -42,6 +43,8 @@ class ToTensor:
         out["img"] = rgb_to_yuv444(t, self.rgb_input) if self.to_yuv else t
         if "gt_flow" in sample and isinstance(sample["gt_flow"], np.ndarray):
             out["gt_flow"] = torch.from_numpy(hwc_to_chw([sample["gt_flow"]]))
+        if "gt_disp" in sample and isinstance(sample["gt_disp"], np.ndarray):
+            out["gt_disp"] = torch.from_numpy(hwc_to_chw([sample["gt_disp"]]))
         if "gt_seg" in sample and isinstance(sample["gt_seg"], np.ndarray):
             out["gt_seg"] = torch.from_numpy(
                 np.ascontiguousarray(sample["gt_seg"]).astype(np.int64)

@@ -1,0 +1,129 @@
+"""SceneFlow stereo-disparity datasets: packed LMDB and raw files.
+
+Item (before transforms)::
+
+    {"img": [left, right],        # (H, W, 3) uint8, RGB when to_rgb else BGR
+     "gt_disp": disp,             # (H, W) float32, left-view disparity in pixels (>= 0)
+     "img_name": str}             # the left image path as listed
+
+After ``ToTensor``: ``img`` (6, H, W) float32 (left channels, then right), ``gt_disp``
+(1, H, W) float32.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch.utils.data as tud
+
+from hat.data.codecs.sceneflow import decode_sample
+from hat.data.memory import tune_malloc
+from hat.data.pack_type.lmdb import LmdbReader, index_key
+from hat.data.readers.sceneflow_layout import SceneFlowLayout
+from hat.data.transforms.compose import build_transforms
+from hat.registry import OBJECT_REGISTRY
+
+__all__ = ["SceneFlow", "SceneFlowFromImage"]
+
+Transforms = Callable[[Any], Any] | Sequence[Any] | None
+
+
+class _StereoDataset(tud.Dataset):
+    """Shared by both readers: transforms, and allocator tuning on the first item per process."""
+
+    def __init__(self, transforms: Transforms, to_rgb: bool) -> None:
+        self.transforms = build_transforms(transforms)
+        self.to_rgb = to_rgb
+
+    def __getitem__(self, idx: int) -> dict:
+        tune_malloc()  # once per process (a DataLoader worker is a process): see hat.data.memory
+        item = self._load(idx)
+        return self.transforms(item) if self.transforms is not None else item
+
+    def _load(self, idx: int) -> dict:
+        raise NotImplementedError
+
+
+@OBJECT_REGISTRY.register
+class SceneFlow(_StereoDataset):
+    """SceneFlow packed by :class:`~hat.data.packers.sceneflow.SceneFlowPacker`.
+
+    Args:
+        data_path: the LMDB directory (e.g. ``tmp_data/SceneFlow/train_lmdb``).
+        transforms: a callable, a list of callables (applied in order) or None.
+        to_rgb: images in RGB order (else BGR).
+    """
+
+    def __init__(self, data_path: str, transforms: Transforms = None, to_rgb: bool = True) -> None:
+        super().__init__(transforms, to_rgb)
+        self.data_path = os.fspath(data_path)
+        self.reader = LmdbReader(self.data_path)
+
+    def __len__(self) -> int:
+        return len(self.reader)
+
+    def _load(self, idx: int) -> dict:
+        if idx < 0:
+            idx += len(self)
+        value = self.reader[idx]
+        s = decode_sample(value, self.to_rgb, where=f"{self.data_path} key {index_key(idx)!r}")
+        return {"img": [s.left, s.right], "gt_disp": s.disp, "img_name": s.img_name}
+
+    def __repr__(self) -> str:
+        return (
+            f"SceneFlow(data_path={self.data_path!r}, len={len(self)}, "
+            f"transforms={self.transforms!r})"
+        )
+
+
+@OBJECT_REGISTRY.register
+class SceneFlowFromImage(_StereoDataset):
+    """SceneFlow read from the raw tree (PNG frames + PFM disparities) through a list file.
+
+    Args:
+        data_path: the SceneFlow root, to which listed paths are relative.
+        data_list: a three-column list file (relative to ``data_path`` if it exists there);
+            default: ``SceneFlow_finalpass_<split>.txt`` in ``data_path``.
+        split: ``"train"`` or ``"test"``, used when ``data_list`` is None.
+        transforms: a callable, a list of callables (applied in order) or None.
+        to_rgb: images in RGB order (else BGR).
+        data_dir, list_file: aliases of ``data_path`` and ``data_list``.
+    """
+
+    def __init__(
+        self,
+        data_path: str | None = None,
+        data_list: str | None = None,
+        split: str = "test",
+        transforms: Transforms = None,
+        to_rgb: bool = True,
+        *,
+        data_dir: str | None = None,
+        list_file: str | None = None,
+    ) -> None:
+        super().__init__(transforms, to_rgb)
+        root = data_path if data_path is not None else data_dir
+        if root is None:
+            raise ValueError("SceneFlowFromImage: data_path (the SceneFlow root) is required")
+        self.data_path = os.fspath(root)
+        self.data_list = data_list if data_list is not None else list_file
+        self.split = split
+        self.layout = SceneFlowLayout(self.data_path)
+        self.entries = self.layout.entries(split, self.data_list)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def _load(self, idx: int) -> dict:
+        entry = self.entries[idx]
+        left, right, disp = self.layout.read_sample(entry, self.to_rgb)
+        return {"img": [left, right], "gt_disp": disp, "img_name": entry.left}
+
+    def __repr__(self) -> str:
+        source = self.data_list if self.data_list is not None else f"split={self.split!r}"
+        return (
+            f"SceneFlowFromImage(data_path={self.data_path!r}, {source}, len={len(self)}, "
+            f"transforms={self.transforms!r})"
+        )
