@@ -1,4 +1,4 @@
-"""End-point error of optical flow."""
+"""End-point error of optical flow and of stereo disparity."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from hat.metrics.disparity import disparity_errors, find_disparity_target
 from hat.metrics.metric import EvalMetric
 from hat.registry import OBJECT_REGISTRY
 
@@ -58,16 +59,26 @@ class EndPointError(EvalMetric):
 
     ``use_mask=True`` ignores pixels whose target is non-finite or >= 1e9 in magnitude (the
     ``.flo`` "unknown" marker) and, with a 3-channel target, pixels whose third channel is 0.
+
+    Stereo: a 1-channel target ``(B, 1, H, W)`` (or a dict holding ``"gt_disp"``) is a
+    disparity; the error is ``|pred - gt|`` and ``use_mask=True`` counts only pixels with
+    ``0 < gt < max_disp`` (see :mod:`hat.metrics.disparity` for the accepted predictions).
     """
 
-    def __init__(self, name: str = "EPE", use_mask: bool = False) -> None:
+    def __init__(self, name: str = "EPE", use_mask: bool = False, max_disp: float = 192.0) -> None:
         super().__init__(name)
         self.use_mask = use_mask
+        self.max_disp = float(max_disp)
         self.add_state("epe_sum", torch.zeros((), dtype=torch.float64))
         self.add_state("pixel_count", torch.zeros((), dtype=torch.float64))
 
     @torch.no_grad()
     def update(self, target: Any, preds: Any) -> None:
+        disp_gt = find_disparity_target(target)
+        if disp_gt is not None:
+            err, _ = disparity_errors(disp_gt, preds, self.use_mask, self.max_disp)
+            self._add(err)
+            return
         gt = _pick_flow(target).detach()
         pred = _pick_flow(preds).detach()
         if gt.dim() == 3:
@@ -88,8 +99,11 @@ class EndPointError(EvalMetric):
             if valid_channel is not None:
                 valid &= valid_channel.to(gt.device) != 0
             epe = epe[valid]
-        self.epe_sum = self.epe_sum + epe.sum().cpu()
-        self.pixel_count = self.pixel_count + float(epe.numel())
+        self._add(epe)
+
+    def _add(self, errors: torch.Tensor) -> None:
+        self.epe_sum = self.epe_sum + errors.sum().cpu()
+        self.pixel_count = self.pixel_count + float(errors.numel())
 
     def compute(self) -> float:
         count = float(self.pixel_count)
