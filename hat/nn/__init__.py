@@ -6,19 +6,24 @@ so that every op that needs its own output scale is a module the quantizer can s
 
 from hat.nn.conv_module import ConvModule2d
 from hat.nn.correlation import Correlation
+from hat.nn.cost_volume import ConcatVolume, CostVolume
 from hat.nn.functional_modules import Add, Concat, Interpolate, Mul, MulScalar
+from hat.nn.soft_argmin import SoftArgmin
 from hat.nn.stubs import DeQuantStub, QuantStub
 from hat.nn.warp import Warp
 
 __all__ = [
     "Add",
     "Concat",
+    "ConcatVolume",
     "ConvModule2d",
     "Correlation",
+    "CostVolume",
     "DeQuantStub",
     "Interpolate",
     "Mul",
     "MulScalar",
     "QuantStub",
+    "SoftArgmin",
     "Warp",
 ]

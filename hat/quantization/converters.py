@@ -27,6 +27,7 @@ from hat.quantization.fake_quantize import FakeQuantState, set_fake_quantize
 from hat.quantization.mixed_precision import set_int16_modules
 from hat.quantization.prepare import QAT_MODES, is_prepared, prepare_qat
 from hat.quantization.qconfig import default_set_qconfig
+from hat.quantization.qconfig_params import apply_qconfig_params, check_qconfig_params
 from hat.quantization.utils import set_observer_averaging_constant
 from hat.registry import OBJECT_REGISTRY
 
@@ -48,19 +49,26 @@ class ModelConvertPipeline:
     """Apply ``converters`` in order: ``model = pipeline(model)``.
 
     ``qat_mode`` is handed to the converters that prepare the model (Float2Calibration,
-    Float2QAT) unless they set their own.
+    Float2QAT) unless they set their own; so is ``qconfig_params``, the per-stage activation
+    observer choice (see :mod:`hat.quantization.qconfig_params`).
     """
 
     def __init__(
-        self, converters: Sequence[Callable[[nn.Module], nn.Module]], qat_mode: str = "fuse_bn"
+        self,
+        converters: Sequence[Callable[[nn.Module], nn.Module]],
+        qat_mode: str = "fuse_bn",
+        qconfig_params: dict[str, Any] | None = None,
     ) -> None:
         if qat_mode not in QAT_MODES:
             raise ValueError(f"qat_mode {qat_mode!r} is not supported; choose from {QAT_MODES}")
         self.qat_mode = qat_mode
+        self.qconfig_params = check_qconfig_params(qconfig_params)
         self.converters = list(converters)
         for c in self.converters:
             if hasattr(c, "qat_mode") and c.qat_mode is None:
                 c.qat_mode = qat_mode
+            if self.qconfig_params and getattr(c, "qconfig_params", False) is None:
+                c.qconfig_params = self.qconfig_params
 
     def __call__(self, model: nn.Module) -> nn.Module:
         for c in self.converters:
@@ -180,10 +188,14 @@ class _Prepare:
     state = FakeQuantState.QAT
 
     def __init__(
-        self, qat_mode: str | None = None, int16_modules: Sequence[str] | None = None
+        self,
+        qat_mode: str | None = None,
+        int16_modules: Sequence[str] | None = None,
+        qconfig_params: dict[str, Any] | None = None,
     ) -> None:
         self.qat_mode = qat_mode
         self.int16_modules = list(int16_modules or [])
+        self.qconfig_params = check_qconfig_params(qconfig_params) if qconfig_params else None
 
     def __call__(self, model: nn.Module) -> nn.Module:
         if is_prepared(model):
@@ -195,6 +207,9 @@ class _Prepare:
             except (KeyError, ValueError) as exc:
                 reason = exc.args[0] if exc.args else exc
                 raise type(exc)(f"{type(self).__name__}(int16_modules=...): {reason}") from None
+        if self.qconfig_params:
+            stage = "calibration" if self.state is FakeQuantState.CALIBRATION else "qat"
+            apply_qconfig_params(model, self.qconfig_params, stage)
         prepare_qat(model, inplace=True, qat_mode=self.qat_mode or "fuse_bn", state=self.state)
         return model
 

@@ -61,6 +61,12 @@ def _load_defaults() -> None:
             corr = None
     if corr is not None:
         _MAPPING.setdefault(corr, correlation.QATCorrelation.from_float)
+    from hat.nn.cost_volume import CostVolume
+    from hat.nn.soft_argmin import SoftArgmin
+    from hat.quantization.qat import cost_volume, soft_argmin
+
+    _MAPPING.setdefault(CostVolume, cost_volume.QATCostVolume.from_float)
+    _MAPPING.setdefault(SoftArgmin, soft_argmin.QATSoftArgmin.from_float)
     warp = getattr(hnn, "Warp", None)
     if warp is None:
         try:
