@@ -6,9 +6,11 @@ the image; ``k`` runs over ``(dy, dx)`` in ``[-d, d]^2``, ``dy`` outer), then
 ``M = float32(s1 * s2 / (C * s_out))`` (computed in float64, rounded once).
 
 The accumulator is exact: float32 products and sums are exact while ``C * A1 * A2 < 2^24``
-(``A = max |x_q - z|``), float64 otherwise. Export uses ONNX integer ops only (Cast to int32,
-Sub, Pad, Slice, Mul, ReduceSum, Concat), then ``Cast -> Mul(M) -> QuantizeLinear(1, z_out)``,
-which is the same float32 multiply and round-half-even: bit-exact on ORT at every level.
+(``A = max |x_q - z|``), float64 otherwise. Export: 8-bit inputs as one batched
+``MatMulInteger`` of every pixel's stacked shifted windows of ``x2`` with ``x1`` (integer
+kernel); other integer dtypes with int32 element-wise ops (Cast, Sub, Pad, Slice, Mul,
+ReduceSum, Concat); then ``Cast -> Mul(M) -> QuantizeLinear(1, z_out)``, the same float32
+multiply and round-half-even: bit-exact on ORT at every level.
 """
 
 from __future__ import annotations
@@ -77,6 +79,47 @@ class IntCorrelation(IntModule):
         return out
 
     def _export(self, rec, x1: QTensor, x2: QTensor, out: QTensor, m: torch.Tensor) -> None:
+        eight_bit = ("uint8", "int8")
+        if x1.q_dtype.name in eight_bit and x2.q_dtype.name in eight_bit:
+            acc = self._export_matmul_integer(rec, x1, x2)
+        else:
+            acc = self._export_int32(rec, x1, x2)
+        f = rec.node1("Cast", [acc], "acc_f", to=1)
+        y = rec.node1("Mul", [f, rec.const(m.numpy(), "multiplier")], "scaled")
+        out.trace_name = rec.quantize(y, 1.0, self.out_zp, np_dtype(self.out_qdtype), "out")
+
+    def _export_matmul_integer(self, rec, x1: QTensor, x2: QTensor) -> str:
+        """8-bit inputs: ``x2`` padded with its zero point goes to NHWC, its ``(2d+1)^2``
+        shifted windows are concatenated on channels to ``(B, H, W, K, C)`` and every pixel's
+        ``(K, C) x (C, 1)`` product runs in one batched ``MatMulInteger`` (integer kernel,
+        exact int32)."""
+        d = self.max_displacement
+        b, c, h, w = x1.shape
+        k = (2 * d + 1) ** 2
+        za = rec.const(np.array(int(x1.q_zero_point), np_dtype(x1.q_dtype)), "x1_zp")
+        zb = rec.const(np.array(int(x2.q_zero_point), np_dtype(x2.q_dtype)), "x2_zp")
+        pads = rec.const(np.array([0, 0, d, d, 0, 0, d, d], np.int64), "pads")
+        padded = rec.node1("Pad", [self._name(x2), pads, zb], "x2_pad")
+        padded = rec.node1("Transpose", [padded], "x2_nhwc", perm=[0, 2, 3, 1])
+        axes = rec.const(np.array([1, 2], np.int64), "axes")
+        shifts = []
+        for dy in range(2 * d + 1):
+            for dx in range(2 * d + 1):
+                st = rec.const(np.array([dy, dx], np.int64), "st")
+                en = rec.const(np.array([dy + h, dx + w], np.int64), "en")
+                shifts.append(rec.node1("Slice", [padded, st, en, axes], "shift"))
+        stack = rec.node1("Concat", shifts, "shifts", axis=3)  # (B, H, W, K*C), k-major
+        shape5 = rec.const(np.array([b, h, w, k, c], np.int64), "shape5")
+        lhs = rec.node1("Reshape", [stack, shape5], "windows")  # (B, H, W, K, C)
+        rhs = rec.node1("Transpose", [self._name(x1)], "x1_nhwc", perm=[0, 2, 3, 1])
+        rhs = rec.node1("Unsqueeze", [rhs, rec.const(np.array([4], np.int64), "ax4")], "x1_col")
+        acc = rec.node1("MatMulInteger", [lhs, rhs, zb, za], "acc5")  # (B, H, W, K, 1)
+        shape4 = rec.const(np.array([b, h, w, k], np.int64), "shape4")
+        acc = rec.node1("Reshape", [acc, shape4], "acc4")
+        return rec.node1("Transpose", [acc], "acc", perm=[0, 3, 1, 2])
+
+    def _export_int32(self, rec, x1: QTensor, x2: QTensor) -> str:
+        """Any integer inputs: int32 element-wise ops per displacement."""
         d = self.max_displacement
         h, w = x1.shape[-2:]
 
@@ -99,10 +142,7 @@ class IntCorrelation(IntModule):
                 sl = rec.node1("Slice", [b, st, en, axes], "shift")
                 p = rec.node1("Mul", [a, sl], "prod")
                 parts.append(rec.node1("ReduceSum", [p, red], "dot", keepdims=1))
-        acc = rec.node1("Concat", parts, "acc", axis=1)
-        f = rec.node1("Cast", [acc], "acc_f", to=1)
-        y = rec.node1("Mul", [f, rec.const(m.numpy(), "multiplier")], "scaled")
-        out.trace_name = rec.quantize(y, 1.0, self.out_zp, np_dtype(self.out_qdtype), "out")
+        return rec.node1("Concat", parts, "acc", axis=1)
 
     def extra_repr(self) -> str:
         return f"max_displacement={self.max_displacement}, " + super().extra_repr()
