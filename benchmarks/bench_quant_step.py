@@ -5,10 +5,17 @@ with the default ``ort_u8s8`` qconfig (BN folded with batch statistics, per-chan
 quant, output fake quant after every op) and calibrated first. Float and quantized rounds
 alternate call by call to cancel machine drift; medians (and minima) over calls.
 
+With ``--config CFG`` the model is the config's task model instead: the training step runs
+on one real batch of the config's ``data_loader`` (its data must be packed) with the
+``batch_processor``'s batch transforms and the task's losses; the QAT model comes from
+``Float2Calibration`` (the task's own ``fuse_model``/``set_qconfig``), calibrated on that batch;
+evaluation runs at the config's ``deploy_inputs`` size.
+
 Goals: QAT step / float step <= 1.5; integer-model eval / float eval <= 3.
 
     python benchmarks/bench_quant_step.py [--threads 2] [--rounds 5] [--steps 5]
     python benchmarks/bench_quant_step.py --threads 1 --clock cpu   # stable on a busy machine
+    python benchmarks/bench_quant_step.py --config configs/.../pwcnet_..._demo.py --threads 1
 """
 
 from __future__ import annotations
@@ -58,10 +65,71 @@ def main() -> None:
         choices=["wall", "cpu"],
         help="cpu: process CPU time (robust on a shared machine; use with --threads 1)",
     )
+    ap.add_argument("--config", default=None, help="benchmark this config's task model")
     args = ap.parse_args()
     global CLOCK
     CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
+    fns = config_fns(args.config) if args.config else benchnet_fns(args)
+    report(fns, args, args.config or f"BenchNet, train {args.train_shape}, eval {args.eval_shape}")
+
+
+def config_fns(path: str) -> dict:
+    """Step and eval callables for a config's task model (see module doc)."""
+    import copy
+
+    from hat.quantization.converters import Calibration2QAT, Float2Calibration, QAT2Quantize
+    from hat.registry import build_from_registry
+    from hat.utils.config import load_config
+
+    cfg = load_config(path, [])
+    loader_cfg = dict(cfg["data_loader"], num_workers=0, shuffle=False)
+    loader_cfg.pop("sampler", None)
+    batch = next(iter(build_from_registry(loader_cfg, "data_loader")))
+    for t in build_from_registry(list(cfg["batch_processor"].get("batch_transforms") or [])):
+        batch = t(batch)
+    inputs = {k: torch.rand(v.shape) * 2 - 1 for k, v in cfg["deploy_inputs"].items()}
+
+    def losses(model) -> torch.Tensor:
+        out = model(batch)["losses"]
+        vals = out.values() if isinstance(out, dict) else out
+        return sum(v.sum() for v in vals)
+
+    float_model = build_from_registry(cfg["model"], "model").train()
+    qat_model = Float2Calibration()(copy.deepcopy(float_model)).eval()
+    with torch.no_grad():
+        qat_model(dict(batch))
+    qat_model = Calibration2QAT()(qat_model).train()
+
+    def step_fn(model, opt):
+        def step():
+            opt.zero_grad(set_to_none=True)
+            losses(model).backward()
+            opt.step()
+
+        return step
+
+    eval_float = copy.deepcopy(float_model).eval()
+    int_model = QAT2Quantize()(copy.deepcopy(qat_model).eval())
+    qat_model = Calibration2QAT()(qat_model).train()
+
+    def evaluator(model):
+        def run():
+            with torch.no_grad():
+                model(dict(inputs))
+
+        return run
+
+    return {
+        "float_step": step_fn(float_model, torch.optim.SGD(float_model.parameters(), lr=1e-6)),
+        "qat_step": step_fn(qat_model, torch.optim.SGD(qat_model.parameters(), lr=1e-6)),
+        "float_eval": evaluator(eval_float),
+        "int_eval": evaluator(int_model),
+    }
+
+
+def benchnet_fns(args: argparse.Namespace) -> dict:
+    """Step and eval callables for ``BenchNet``."""
     tshape = tuple(int(v) for v in args.train_shape.split(","))
     eshape = tuple(int(v) for v in args.eval_shape.split(","))
     g = torch.Generator().manual_seed(0)
@@ -109,7 +177,10 @@ def main() -> None:
         with torch.no_grad():
             int_model(xe)
 
-    fns = {"float_step": f_step, "qat_step": q_step, "float_eval": f_eval, "int_eval": i_eval}
+    return {"float_step": f_step, "qat_step": q_step, "float_eval": f_eval, "int_eval": i_eval}
+
+
+def report(fns: dict, args: argparse.Namespace, what: str) -> None:
     for fn in fns.values():  # warm-up
         fn()
     res: dict[str, list[float]] = {k: [] for k in fns}
@@ -119,7 +190,7 @@ def main() -> None:
     med = {k: 1e3 * statistics.median(v) for k, v in res.items()}
     mins = {k: 1e3 * min(v) for k, v in res.items()}
     print(
-        f"threads={args.threads}, clock={args.clock}, train batch {tshape}, eval {eshape}, "
+        f"{what}: threads={args.threads}, clock={args.clock}, "
         f"{args.rounds * args.steps} interleaved calls each"
     )
     for k in fns:
