@@ -187,7 +187,7 @@ def _sensitivity(
         modules = pick_int16_modules(report, model, args.topk_int16)
         if not modules:
             raise ToolError("--topk-int16: no ranked module has an output scale to raise")
-        cmp = _int16(args, cfg, pred, modules, float_model, evaluator, out_dir)
+        cmp = _int16(args, cfg, modules, float_model, evaluator, out_dir)
         out["int16"] = cmp.to_dict()
     text = sensitivity_text(report)
     files = write_report_files(
@@ -201,7 +201,6 @@ def _sensitivity(
 def _int16(
     args: argparse.Namespace,
     cfg: Any,
-    pred: Any,
     modules: list[str],
     float_model: Any,
     evaluator: Any,
@@ -220,8 +219,10 @@ def _int16(
     trainer, steps = setup.calibration_setup(cfg, args.calib_steps)
     calib = setup.cached_batches(trainer, "calibration_trainer", steps, cycle=True)
     calib_run = setup.stage_runner(trainer, "calibration_trainer", torch.device(args.device))
-    qat_mode = (pred.get("model_convert_pipeline") or {}).get("qat_mode", "fuse_bn")
-    cmp = compare_int16(float_model, modules, calib, evaluator, calib_run, qat_mode)
+    prepare_kwargs = setup.calibration_prepare_kwargs(trainer)
+    cmp = compare_int16(
+        float_model, modules, calib, evaluator, calib_run, prepare_kwargs=prepare_kwargs
+    )
     key = evaluator.spec.key if evaluator.spec else None
     text = int16_text(cmp, key)
     write_report_files(out_dir, "int16_topk", text, cmp.to_dict())

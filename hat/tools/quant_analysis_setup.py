@@ -30,6 +30,7 @@ __all__ = [
     "stage_metrics",
     "metric_spec",
     "calibration_setup",
+    "calibration_prepare_kwargs",
 ]
 
 logger = logging.getLogger("hat.tools.quant_analysis")
@@ -195,3 +196,17 @@ def calibration_setup(cfg: Any, steps: int | None) -> tuple[Mapping[str, Any], i
     if n <= 0:
         raise ToolError(f"{key}.num_steps must be positive (or pass --calib-steps)")
     return trainer, n
+
+
+def calibration_prepare_kwargs(trainer: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments of ``calibration_trainer``'s ``Float2Calibration`` converter (qat_mode,
+    qconfig_params, int16_modules, ...), so the recalibration prepares the model the same way."""
+    pipeline = trainer.get("model_convert_pipeline") or {}
+    kwargs: dict[str, Any] = {}
+    if isinstance(pipeline, Mapping):
+        if pipeline.get("qat_mode"):
+            kwargs["qat_mode"] = pipeline["qat_mode"]
+        for conv in pipeline.get("converters") or []:
+            if isinstance(conv, Mapping) and conv.get("type") == "Float2Calibration":
+                kwargs.update({k: v for k, v in conv.items() if k != "type"})
+    return kwargs

@@ -93,6 +93,18 @@ def test_int16_for_the_top_layer_recovers_the_accuracy():
     assert gain > 20.0
 
 
+def test_int16_comparison_keeps_the_configured_prepare_arguments():
+    batches = make_batches()
+    configured = {"int16_modules": ["c3"], "qat_mode": "fuse_bn"}  # as in a config's converter
+    cmp = compare_int16(OutlierNet().eval(), ["c2"], batches, epe_evaluator(batches),
+                        prepare_kwargs=configured)  # fmt: skip
+    dtype = lambda m, n: getattr(m, n).activation_post_process.qdtype.name  # noqa: E731
+    base, mixed = cmp.models["baseline"], cmp.models["int16"]
+    assert [dtype(base, n) for n in ("c2", "c3")] == ["uint8", "int16"]
+    assert [dtype(mixed, n) for n in ("c2", "c3")] == ["int16", "int16"]
+    assert cmp.modules == ["c2"]
+
+
 def test_int16_modules_in_converters_and_default_set_qconfig():
     model = Float2Calibration(int16_modules=["c2"])(OutlierNet())
     dtypes = {n: m.activation_post_process.qdtype.name for n in ("quant", "c1", "c2", "c3")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,14 +94,21 @@ def compare_int16(
     evaluator: Evaluator,
     calibration_run: Runner | None = None,
     qat_mode: str = "fuse_bn",
+    prepare_kwargs: Mapping[str, Any] | None = None,
 ) -> Int16Comparison:
     """Calibrate copies of ``float_model`` with and without ``modules`` in int16 and evaluate
-    both (``Float2Calibration`` does fuse_model/set_qconfig/prepare as the stages do)."""
+    both (``Float2Calibration(qat_mode, **prepare_kwargs)`` does fuse_model/set_qconfig/prepare
+    as the calibration stage does; ``int16_modules`` already in ``prepare_kwargs`` stay in
+    both)."""
+    kwargs = dict(prepare_kwargs or {})
+    configured = list(kwargs.pop("int16_modules", None) or [])
+    kwargs.setdefault("qat_mode", qat_mode)
     ref = evaluator(float_model)
     models, evals = {}, {}
-    for label, int16 in (("baseline", []), ("int16", list(modules))):
+    raised = configured + [m for m in modules if m not in configured]
+    for label, int16 in (("baseline", configured), ("int16", raised)):
         logger.info("calibrating %s (%d int16 modules)", label, len(int16))
-        m = Float2Calibration(qat_mode, int16_modules=int16)(copy.deepcopy(float_model))
+        m = Float2Calibration(**kwargs, int16_modules=int16)(copy.deepcopy(float_model))
         models[label] = calibrate(m, calibration_batches, calibration_run)
         evals[label] = evaluator(models[label])
     return Int16Comparison(
