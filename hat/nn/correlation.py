@@ -167,18 +167,23 @@ class Correlation(nn.Module):
     times it against the textbook version (:func:`correlation_reference`).
     """
 
-    def __init__(self, max_displacement: int = 4) -> None:
+    def __init__(self, max_displacement: int = 4, gain: float = 1.0) -> None:
         super().__init__()
         if max_displacement < 0:
             raise ValueError(f"max_displacement must be >= 0, got {max_displacement}")
+        if gain <= 0:
+            raise ValueError(f"gain must be > 0, got {gain}")
         self.max_displacement = int(max_displacement)
+        self.gain = float(gain)
 
     @property
     def out_channels(self) -> int:
         return (2 * self.max_displacement + 1) ** 2
 
     def forward(self, f1: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
-        return correlation(f1, f2, self.max_displacement)
+        out = correlation(f1, f2, self.max_displacement)
+        return out if self.gain == 1.0 else out * self.gain
 
     def extra_repr(self) -> str:
-        return f"max_displacement={self.max_displacement}"
+        gain = f", gain={self.gain:g}" if self.gain != 1.0 else ""
+        return f"max_displacement={self.max_displacement}{gain}"

@@ -93,6 +93,35 @@ class PwcnetLevel(nn.Module):
             flow = self.res_add(flow, self.context(feat))
         return feat, flow
 
+    def equalize_cost_volume(self, gain: float) -> None:
+        """Multiply the cost volume by ``gain`` and divide the weights that read it by ``gain``:
+        the float function is unchanged (the activation after the correlation is positively
+        homogeneous, the readers are convolutions), but before quantization the cost volume
+        (a mean over channels, values ~0.1) gets a range comparable to the features and flows
+        it is concatenated with, instead of a handful of the concatenation's uint8 levels."""
+        if gain == 1.0:
+            return
+        act = self.corr_act
+        if not isinstance(act, (nn.Identity, nn.ReLU, nn.LeakyReLU)):
+            raise TypeError(f"equalize_cost_volume: {type(act).__name__} is not homogeneous")
+        k = self.corr.out_channels
+        dec = self.decoder
+        offsets = [sum(c.conv.out_channels for c in dec.convs[:i]) for i in range(len(dec.convs))]
+        readers = [(dec.convs[0], 0)]
+        if dec.use_dense:
+            readers += [(conv, off) for conv, off in zip(dec.convs[1:], offsets[1:])]
+            end = sum(c.conv.out_channels for c in dec.convs)
+            readers.append((dec.pred_flow, end))
+            if not self.is_last:
+                readers.append((self.feat_conv, end))
+            if self.context is not None:
+                readers.append((self.context.layers[0], end))
+        with torch.no_grad():
+            for module, off in readers:
+                conv = module.conv if hasattr(module, "conv") else module
+                conv.weight[:, off : off + k].div_(gain)
+        self.corr.gain *= gain
+
     def upsample(
         self, feat: torch.Tensor, flow: torch.Tensor, size: tuple[int, int]
     ) -> tuple[torch.Tensor, torch.Tensor]:

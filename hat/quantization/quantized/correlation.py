@@ -3,7 +3,8 @@
 ``acc[k] = sum_c (x1_q - z1)[c, y, x] * (x2_q - z2)[c, y + dy, x + dx]`` (int32, zero outside
 the image; ``k`` runs over ``(dy, dx)`` in ``[-d, d]^2``, ``dy`` outer), then
 ``y_q = saturate(round_half_even(float32(acc) * M) + z_out)`` with
-``M = float32(s1 * s2 / (C * s_out))`` (computed in float64, rounded once).
+``M = float32(s1 * s2 * gain / (C * s_out))`` (computed in float64, rounded once; ``gain`` is
+the float module's output gain, 1 unless a model rescales its cost volume).
 
 The accumulator is exact: float32 products and sums are exact while ``C * A1 * A2 < 2^24``
 (``A = max |x_q - z|``), float64 otherwise. Export: 8-bit inputs as one batched
@@ -39,6 +40,7 @@ class IntCorrelation(IntModule):
         self._init_output(fq.scale, fq.zero_point, fq.qdtype)
         self.max_displacement = qat.max_displacement
         self.float_module = qat.float_module
+        self.gain = float(getattr(qat.float_module, "gain", 1.0))
         self.register_buffer("input_scale", qat.input_scale.clone().float())
 
     @classmethod
@@ -47,7 +49,8 @@ class IntCorrelation(IntModule):
 
     def multiplier(self, channels: int) -> torch.Tensor:
         s1, s2 = (float(v) for v in self.input_scale)
-        m = np.float32(np.float64(s1) * np.float64(s2) / (channels * float(self.out_scale)))
+        m = np.float64(s1) * np.float64(s2) * self.gain / (channels * float(self.out_scale))
+        m = np.float32(m)
         return torch.tensor(m, dtype=torch.float32)
 
     def accumulate(self, x1: QTensor, x2: QTensor) -> torch.Tensor:
