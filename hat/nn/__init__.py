@@ -4,6 +4,7 @@ Models are written with these modules (instead of bare ``+``, ``torch.cat``, ``F
 so that every op that needs its own output scale is a module the quantizer can swap.
 """
 
+from hat.nn.add_relu import AddReLU
 from hat.nn.conv_module import ConvModule2d
 from hat.nn.correlation import Correlation
 from hat.nn.cost_volume import ConcatVolume, CostVolume
@@ -14,6 +15,7 @@ from hat.nn.warp import Warp
 
 __all__ = [
     "Add",
+    "AddReLU",
     "Concat",
     "ConcatVolume",
     "ConvModule2d",

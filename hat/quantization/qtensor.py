@@ -7,7 +7,8 @@ read it: ``real = (q - q_zero_point) * q_scale``.
 
 Only quantization-neutral ops are allowed on a QTensor (reshape/view/flatten/(un)squeeze,
 permute/transpose, slicing, split/chunk/unbind, contiguous/clone/detach, max_pool2d, constant
-pad, relu, and cat/stack of tensors with equal qparams); they keep the qparams. Any other op that
+pad, relu, and cat/stack of tensors with equal qparams); they keep the qparams. ``argmax``
+returns plain int64 indices (the same for the integers as for the real values). Any other op that
 returns a tensor raises :class:`QTensorOpError`, naming the op: wrap it in a ``hat.nn`` module
 (Add, Mul, Concat, ...) or leave the quantized region with ``DeQuantStub`` first.
 
@@ -452,6 +453,36 @@ def _q_layout(name: str, func: Callable, args: tuple, kwargs: dict, qts: list[QT
     return result
 
 
+def _argmax(func: Callable, args: tuple, kwargs: dict) -> torch.Tensor:
+    """``argmax`` of a quantized (or traced float) tensor: int64 indices, a plain tensor.
+
+    Quantization-neutral: dequantization is increasing (``scale > 0``), so the index of the
+    largest integer is the index of the largest real value, ties included (first index, as
+    ONNX ``ArgMax`` with ``select_last_index=0``). Exported as ``ArgMax`` on the integer tensor
+    (ORT has uint8/int8 kernels; int16 is dequantized first).
+    """
+    out = _run_plain(func, args, kwargs)
+    rec = tracing.current()
+    if rec is None:
+        return out
+    x = args[0]
+    dim = _dim_arg(args, kwargs, 1, "dim", None)
+    if dim is None:
+        raise QTensorOpError("export: argmax needs an explicit dim")
+    keepdim = bool(_dim_arg(args, kwargs, 2, "keepdim", False))
+    src = getattr(x, "trace_name", None)
+    if src is None:
+        raise QTensorOpError("export: input of 'argmax' is not traced")
+    if isinstance(x, QTensor) and x.q_dtype.name not in ("uint8", "int8"):
+        s, z, npd = float(x.q_scale), int(x.q_zero_point), _np_dtype(x.q_dtype)
+        src = rec.dequantize(src, s, z, npd, "argmax_in")
+    result = make_traced(out, None)
+    result.trace_name = rec.node1(
+        "ArgMax", [src], "argmax", axis=int(dim) % x.dim(), keepdims=int(keepdim)
+    )
+    return result
+
+
 class QTensor(torch.Tensor):
     """A tensor plus ``q_scale``, ``q_zero_point``, ``q_dtype`` (see module docstring)."""
 
@@ -464,6 +495,8 @@ class QTensor(torch.Tensor):
     def __torch_function__(cls, func, types, args=(), kwargs=None):  # noqa: D105
         kwargs = kwargs or {}
         name = _func_name(func)
+        if name == "argmax":
+            return _argmax(func, args, kwargs)
         if name in _LAYOUT:
             qts = [
                 t
@@ -535,6 +568,8 @@ class TracedTensor(torch.Tensor):
                 names = names[::-1]
             result.trace_name = rec.node1(op, names, op.lower())
             return result
+        if name == "argmax":
+            return _argmax(func, args, kwargs)
         if name in ("sigmoid", "softmax", "interpolate", "tanh", "exp"):
             result.trace_name = _emit_float_fn(rec, name, args, kwargs, result)
             return result

@@ -13,21 +13,24 @@ __all__ = ["QATAdd", "QATMul", "QATMulScalar", "QATConcat", "QATReLU"]
 
 
 class QATAdd(QATModule):
-    """``fq(x + y)``."""
+    """``fq(x + y)``; ``relu`` (from ``hat.nn.AddReLU``): ``fq(relu(x + y))``, the observer
+    sees the rectified sum (uint8 zero point 0: the requantization's saturation is the ReLU)."""
 
-    def __init__(self, qconfig: QConfig) -> None:
+    def __init__(self, qconfig: QConfig, relu: bool = False) -> None:
         super().__init__()
+        self.relu = bool(relu)
         self._init_output(qconfig)
 
     @classmethod
     def from_float(cls, mod: nn.Module, qconfig: QConfig) -> QATAdd:
-        return cls(qconfig)
+        return cls(qconfig, relu=getattr(mod, "relu", False))
 
     def forward(self, x: QTensor, y: QTensor) -> QTensor:
         if all_float(x, y):
-            return x + y
+            return torch.relu(x + y) if self.relu else x + y
         a, b = expect_qtensor(x, self), expect_qtensor(y, self)
-        return self._wrap_output(plain(a) + plain(b))
+        s = plain(a) + plain(b)
+        return self._wrap_output(torch.relu(s) if self.relu else s)
 
     def to_int(self) -> nn.Module:
         from hat.quantization.quantized.functional import IntAdd

@@ -27,35 +27,48 @@ def _dq(x: QTensor) -> torch.Tensor:
 class _IntBinary(IntModule):
     onnx_op = ""
 
-    def __init__(self, out_scale, out_zero_point, out_qdtype) -> None:
+    def __init__(self, out_scale, out_zero_point, out_qdtype, relu: bool = False) -> None:
         super().__init__()
         self._init_output(out_scale, out_zero_point, out_qdtype)
+        self.relu = bool(relu)
 
     @classmethod
     def from_qat(cls, qat: nn.Module) -> _IntBinary:
         fq = qat.activation_post_process
-        return cls(fq.scale, fq.zero_point, fq.qdtype)
+        return cls(fq.scale, fq.zero_point, fq.qdtype, relu=getattr(qat, "relu", False))
 
     def _op(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def forward(self, x: QTensor, y: QTensor) -> QTensor:
         if all_float(x, y):  # float passthrough (traced float ops record themselves)
-            return self._op(x, y)
+            f = self._op(x, y)
+            return torch.relu(f) if self.relu else f
         x, y = expect_int_qtensor(x, self), expect_int_qtensor(y, self)
         f = self._op(_dq(x), _dq(y))
-        out = self._wrap(quantize(f, self.out_scale, self.out_zp, self.out_qdtype))
+        q = quantize(f, self.out_scale, self.out_zp, self.out_qdtype)
+        if self.relu:  # Q(relu(f)) == max(Q(f), zp): rne(0) = 0 and Q is monotone
+            q = torch.clamp_min(q, self.out_zp)
+        out = self._wrap(q)
 
         def export(rec) -> None:
             a, b = self._dq(rec, x, "a"), self._dq(rec, y, "b")
-            self._q_out(rec, rec.node1(self.onnx_op, [a, b], self.onnx_op.lower()), out)
+            y_ = rec.node1(self.onnx_op, [a, b], self.onnx_op.lower())
+            if self.relu and self.out_zp != self.out_qdtype.qmin:
+                # the saturation of Q does not clip at 0 here: an explicit (float) Relu
+                y_ = rec.node1("Relu", [y_], "relu")
+            self._q_out(rec, y_, out)
 
         self._emit(export)
         return out
 
+    def extra_repr(self) -> str:
+        return ("relu=True, " if self.relu else "") + super().extra_repr()
+
 
 class IntAdd(_IntBinary):
-    """``Q(DQ(x) + DQ(y))`` (ORT: QLinearAdd)."""
+    """``Q(DQ(x) + DQ(y))`` (ORT: QLinearAdd); with ``relu``: ``Q(relu(DQ(x) + DQ(y)))``,
+    exported without a Relu node when the zero point is the dtype's minimum (uint8: 0)."""
 
     onnx_op = "Add"
 
