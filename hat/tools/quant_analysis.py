@@ -2,10 +2,11 @@
 ``tools/quant_analysis.py --config CFG --stage calibration|qat|int_infer [--max-batches N]
 [--sensitivity] [--topk-int16 K] --out-dir DIR``.
 
-1. Feature-map similarity: the float model (``float_predictor`` + float checkpoint) and the
-   stage model (``{stage}_predictor`` and its checkpoint) run on the first N validation batches
-   through the predictor's batch processor; every quantized module is compared with the float
-   module of the same name (cosine, SQNR, worst-channel SQNR, max error, max error in output
+1. Feature-map similarity: the float model (``float_predictor`` + float checkpoint, after its
+   function-preserving ``fuse_model()``, as the quantized stages are built) and the stage model
+   (``{stage}_predictor`` and its checkpoint) run on the first N validation batches through
+   the predictor's batch processor; every quantized module is compared with the float module
+   of the same name (cosine, SQNR, worst-channel SQNR, max error, max error in output
    LSB). Writes ``similarity.{txt,html,json}``.
 2. ``--sensitivity``: the task metric (the predictor's metrics, updated by its MetricUpdater's
    function; ranked by the Checkpoint callback's ``monitor_metric_key``/``mode`` unless
@@ -92,6 +93,7 @@ def analyse(args: argparse.Namespace) -> int:
     started = time.perf_counter()
 
     float_model = setup.build_float_model(cfg, args.float_ckpt).to(device)
+    reference = setup.fused_reference(float_model)
     quant_model = setup.build_quant_model(cfg, key).to(device)
     batches = setup.cached_batches(pred, key, args.max_batches)
     run = setup.stage_runner(pred, key, device)
@@ -103,9 +105,9 @@ def analyse(args: argparse.Namespace) -> int:
 
     summary: dict[str, Any] = {"stage": args.stage, "batches": len(batches), "out_dir": out_dir}
     summary["metric_key"] = spec.key if spec else None
-    summary["float_metric"] = evaluator(float_model).metric
+    summary["float_metric"] = evaluator(reference).metric
     summary["stage_metric"] = evaluator(quant_model).metric
-    report = featuremap_similarity(float_model, quant_model, batches, run, f"{args.stage} vs float")
+    report = featuremap_similarity(reference, quant_model, batches, run, f"{args.stage} vs float")
     summary["files"] = _write_similarity(report, out_dir, "similarity", args.threshold)
     _print_similarity(report, summary)
 
@@ -114,7 +116,8 @@ def analyse(args: argparse.Namespace) -> int:
         if args.stage == "int_infer":
             logger.info("int_infer: the sensitivity ranking runs on qat_predictor's QAT model")
             sens_model = setup.build_quant_model(cfg, "qat_predictor").to(device)
-        summary.update(_sensitivity(args, cfg, pred, sens_model, float_model, evaluator, out_dir))
+        models = {"float": float_model, "reference": reference, "quant": sens_model}
+        summary.update(_sensitivity(args, cfg, models, evaluator, out_dir))
     summary["seconds"] = round(time.perf_counter() - started, 1)
     from hat.tools.deploy_common import write_json
 
@@ -156,14 +159,9 @@ def _print_similarity(report: Any, summary: dict[str, Any]) -> None:
 
 
 def _sensitivity(
-    args: argparse.Namespace,
-    cfg: Any,
-    pred: Any,
-    model: Any,
-    float_model: Any,
-    evaluator: Any,
-    out_dir: str,
+    args: argparse.Namespace, cfg: Any, models: dict[str, Any], evaluator: Any, out_dir: str
 ) -> dict[str, Any]:
+    """Rank ``models["quant"]``'s modules; ``--topk-int16`` recalibrates ``models["float"]``."""
     from hat.quantization.debug import (
         pick_int16_modules,
         sensitivity_candidates,
@@ -173,6 +171,7 @@ def _sensitivity(
         write_report_files,
     )
 
+    model = models["quant"]
     names = sensitivity_candidates(model)
     if args.sensitivity_modules:
         pats = args.sensitivity_modules
@@ -180,14 +179,14 @@ def _sensitivity(
         if not names:
             raise ToolError(f"--sensitivity-modules {' '.join(pats)} matches no quantized module")
     logger.info("sensitivity: %d modules x %d batch(es)", len(names), len(evaluator.batches))
-    report = sensitivity_ranking(model, evaluator, names, float_model=float_model)
+    report = sensitivity_ranking(model, evaluator, names, float_model=models["reference"])
     out: dict[str, Any] = {"sensitivity_top": [r.to_dict() for r in report.top(10)]}
     cmp = None
     if args.topk_int16:
         modules = pick_int16_modules(report, model, args.topk_int16)
         if not modules:
             raise ToolError("--topk-int16: no ranked module has an output scale to raise")
-        cmp = _int16(args, cfg, modules, float_model, evaluator, out_dir)
+        cmp = _int16(args, cfg, modules, models, evaluator, out_dir)
         out["int16"] = cmp.to_dict()
     text = sensitivity_text(report)
     files = write_report_files(
@@ -202,7 +201,7 @@ def _int16(
     args: argparse.Namespace,
     cfg: Any,
     modules: list[str],
-    float_model: Any,
+    models: dict[str, Any],
     evaluator: Any,
     out_dir: str,
 ) -> Any:
@@ -221,7 +220,7 @@ def _int16(
     calib_run = setup.stage_runner(trainer, "calibration_trainer", torch.device(args.device))
     prepare_kwargs = setup.calibration_prepare_kwargs(trainer)
     cmp = compare_int16(
-        float_model, modules, calib, evaluator, calib_run, prepare_kwargs=prepare_kwargs
+        models["float"], modules, calib, evaluator, calib_run, prepare_kwargs=prepare_kwargs
     )
     key = evaluator.spec.key if evaluator.spec else None
     text = int16_text(cmp, key)
@@ -229,7 +228,11 @@ def _int16(
     snippet = config_snippet(modules).encode()
     atomic_write(os.path.join(out_dir, "int16_modules_snippet.py"), lambda f: f.write(snippet))
     sim = featuremap_similarity(
-        float_model, cmp.models["int16"], evaluator.batches, evaluator.run, "int16 top-k vs float"
+        models["reference"],
+        cmp.models["int16"],
+        evaluator.batches,
+        evaluator.run,
+        "int16 top-k vs float",
     )
     _write_similarity(sim, out_dir, "similarity_int16", args.threshold)
     print(text)

@@ -8,6 +8,7 @@ batch processor, metrics, the ``MetricUpdater``'s ``metric_update_func``) and fr
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -31,6 +32,7 @@ __all__ = [
     "metric_spec",
     "calibration_setup",
     "calibration_prepare_kwargs",
+    "fused_reference",
 ]
 
 logger = logging.getLogger("hat.tools.quant_analysis")
@@ -73,6 +75,17 @@ def build_float_model(cfg: Any, checkpoint: str | None = None) -> nn.Module:
                         "pass --float-ckpt)")  # fmt: skip
     model = build_from_registry(pred["model"], f"{key}.model")
     return _load_weights(model, path).eval()
+
+
+def fused_reference(float_model: nn.Module) -> nn.Module:
+    """A copy of the float model after its ``fuse_model()``: the quantized stages are built
+    from fused models, and fusion may reparametrise function-preservingly (e.g. PwcNet scales
+    its cost volume up and the convs reading it down), so only the fused float model's
+    feature maps are comparable layer by layer."""
+    reference = copy.deepcopy(float_model)
+    if hasattr(reference, "fuse_model"):
+        reference.fuse_model()
+    return reference.eval()
 
 
 def _build(cfg: Any, key: str) -> nn.Module:

@@ -75,3 +75,19 @@ def epe_evaluator(batches: list[dict]) -> Evaluator:
 
     return Evaluator(batches, metrics=[EndPointError()], update_metric=update,
                      spec=MetricSpec("EPE", higher_is_better=False))  # fmt: skip
+
+
+class RescaledNet(OutlierNet):
+    """OutlierNet whose ``fuse_model()`` reparametrises function-preservingly, as PwcNet's
+    cost-volume gain does: c2's output is scaled up by ``GAIN``, c3's weights down by it."""
+
+    GAIN = 8.0
+
+    def fuse_model(self) -> None:
+        if getattr(self, "_rescaled", False):
+            return
+        with torch.no_grad():
+            self.c2.conv.weight.mul_(self.GAIN)
+            self.c2.conv.bias.mul_(self.GAIN)
+            self.c3.conv.weight.div_(self.GAIN)
+        self._rescaled = True

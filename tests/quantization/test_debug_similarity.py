@@ -5,11 +5,13 @@ import math
 
 import pytest
 import torch
-from debug_nets import OUTLIER, OutlierNet, calibrated_outlier_net, make_batches
+from debug_nets import OUTLIER, OutlierNet, RescaledNet, calibrated_outlier_net, make_batches
 
 from hat.quantization import convert
+from hat.quantization.converters import Float2Calibration
 from hat.quantization.debug import (
     DiffStats,
+    calibrate,
     featuremap_similarity,
     quantize_only,
     quantized_units,
@@ -19,6 +21,7 @@ from hat.quantization.debug import (
     write_report_files,
 )
 from hat.quantization.qtensor import make_qtensor
+from hat.tools.quant_analysis_setup import fused_reference
 
 NAMES = ["quant", "c1", "c2", "c3", "dequant", "[output]"]
 
@@ -120,3 +123,15 @@ def test_reports_are_written_as_text_html_and_strict_json(tmp_path):
     assert rows["c3"]["cosine"] < 0.99
     assert html.count('class="bad') == 3  # c3, dequant, [output]
     assert "data:image/png;base64," in html and "<script>" in html
+
+
+def test_reference_is_the_fused_float_model_when_fusion_reparametrises():
+    batches = make_batches(outlier=0.0)
+    float_model = RescaledNet(outlier=0.0).eval()
+    quant = calibrate(Float2Calibration()(RescaledNet(outlier=0.0)), batches)  # fuses inside
+    raw = featuremap_similarity(float_model, quant, batches)
+    fused = featuremap_similarity(fused_reference(float_model), quant, batches)
+    assert not hasattr(float_model, "_rescaled")  # the reference is a fused copy
+    # c2's output is 8x the unfused float one: compared raw, the error is 7x the signal
+    assert raw.row("c2").stats.sqnr_db < -15.0 < 25.0 < fused.row("c2").stats.sqnr_db
+    assert raw.row("[output]").stats.sqnr_db == fused.row("[output]").stats.sqnr_db
