@@ -1,5 +1,5 @@
 """Models: backbones, heads, losses and task modules (registered in ``OBJECT_REGISTRY``)."""
 
-from hat.models import backbones, heads, losses, structures
+from hat.models import backbones, heads, losses, necks, structures
 
-__all__ = ["backbones", "heads", "losses", "structures"]
+__all__ = ["backbones", "heads", "losses", "necks", "structures"]

@@ -1,5 +1,6 @@
 """Task modules: backbone + head + loss with the train/eval contract of ``docs/design.md``."""
 
 from hat.models.structures.pwcnet_task import PwcnetTask
+from hat.models.structures.segmentor import Segmentor
 
-__all__ = ["PwcnetTask"]
+__all__ = ["PwcnetTask", "Segmentor"]
