@@ -29,12 +29,11 @@ from hat.quantization.qtensor import QTensor, make_qtensor, plain
 
 __all__ = ["QATConvModule2d", "QATConv2d", "fake_quant_bias", "freeze_bn_stats"]
 
-_INT32_MAX = 2**31 - 1
 
 
 def fake_quant_bias(b: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """``round_half_even(b / scale) * scale`` (clamped to int32) with a straight-through grad."""
-    q = torch.clamp(torch.round(b / scale), -_INT32_MAX - 1, _INT32_MAX)
+    q = torch.clamp(torch.round(b / scale), -(2.0**31), 2147483520.0)  # float32-exact int32
     return b + (q * scale - b).detach()
 
 

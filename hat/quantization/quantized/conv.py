@@ -14,7 +14,7 @@ from hat.quantization.quantized.intops import conv_split_plan, exact_conv2d, req
 
 __all__ = ["IntConv2d"]
 
-_INT32_MAX = 2**31 - 1
+INT32_MAX_F32 = 2147483520.0  # the largest float32 below 2^31
 
 
 class IntConv2d(IntModule):
@@ -84,9 +84,9 @@ class IntConv2d(IntModule):
             s_in = qat.input_scale.float()
             b_q = None
             if b is not None:
-                b_q = torch.clamp(
-                    torch.round(b.float() / (s_in * s_w)), -_INT32_MAX - 1, _INT32_MAX
-                )
+                # bounds exactly representable in float32 (2^31 - 1 rounds up to 2^31 and
+                # would wrap around to -2^31 in the int32 cast); the QAT bias uses the same
+                b_q = torch.clamp(torch.round(b.float() / (s_in * s_w)), -(2.0**31), INT32_MAX_F32)
             conv = qat._conv_module()
             fq = qat.activation_post_process
             return cls(
