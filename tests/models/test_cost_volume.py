@@ -85,3 +85,10 @@ def test_soft_argmin_one_hot_and_uniform():
     torch.testing.assert_close(out[:, 0], idx.float() / d)
     uniform = SoftArgmin(d)(torch.zeros(1, d, 1, 1))
     torch.testing.assert_close(uniform, torch.full((1, 1, 1, 1), (d - 1) / 2))
+
+
+def test_no_grad_path_equals_reference():
+    left, right = torch.randn(2, 8, 5, 9), torch.randn(2, 8, 5, 9)
+    with torch.no_grad():
+        got = CostVolume(11, 4)(left, right)  # max_disp > width: trailing zero planes
+    torch.testing.assert_close(got, gwc_volume_reference(left, right, 11, 4))

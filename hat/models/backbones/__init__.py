@@ -2,5 +2,6 @@
 
 from hat.models.backbones.mobilenetv1 import MobileNetV1
 from hat.models.backbones.pwcnet import PwcNet
+from hat.models.backbones.stereonet_neck import StereoNetNeck
 
-__all__ = ["MobileNetV1", "PwcNet"]
+__all__ = ["MobileNetV1", "PwcNet", "StereoNetNeck"]

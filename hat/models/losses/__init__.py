@@ -2,5 +2,6 @@
 
 from hat.models.losses.focal_loss import ClassificationFocalLoss
 from hat.models.losses.lnnorm_loss import LnNormLoss
+from hat.models.losses.smooth_l1_loss import SmoothL1Loss
 
-__all__ = ["ClassificationFocalLoss", "LnNormLoss"]
+__all__ = ["ClassificationFocalLoss", "LnNormLoss", "SmoothL1Loss"]

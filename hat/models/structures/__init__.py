@@ -2,5 +2,7 @@
 
 from hat.models.structures.pwcnet_task import PwcnetTask
 from hat.models.structures.segmentor import Segmentor
+from hat.models.structures.stereonet import StereoNet
+from hat.models.structures.stereonet_postprocess import StereoNetPostProcess
 
-__all__ = ["PwcnetTask", "Segmentor"]
+__all__ = ["PwcnetTask", "Segmentor", "StereoNet", "StereoNetPostProcess"]
