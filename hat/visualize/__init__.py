@@ -1,6 +1,15 @@
-"""Pictures: optical-flow colour coding, panels and ``.flo`` files."""
+"""Pictures: optical-flow colour coding, panels and ``.flo`` files; stereo disparity and depth
+colour maps."""
 
 from hat.data.readers.flo import read_flo, write_flo
+from hat.visualize.disparity import (
+    depth_from_disparity,
+    depth_to_color,
+    disparity_error_map,
+    disparity_to_color,
+    make_disparity_panel,
+    save_disparity_visualization,
+)
 from hat.visualize.flow import (
     flow_error_map,
     flow_to_color,
@@ -11,11 +20,17 @@ from hat.visualize.flow import (
 )
 
 __all__ = [
+    "depth_from_disparity",
+    "depth_to_color",
+    "disparity_error_map",
+    "disparity_to_color",
     "flow_error_map",
     "flow_to_color",
     "make_colorwheel",
+    "make_disparity_panel",
     "make_flow_panel",
     "read_flo",
+    "save_disparity_visualization",
     "save_flow_visualization",
     "wheel_legend",
     "write_flo",
