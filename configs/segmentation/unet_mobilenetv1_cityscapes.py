@@ -1,0 +1,426 @@
+"""UNet-MobileNetV1 (x0.25) on Cityscapes: the full training recipe (HAT's reference config).
+
+Stages: ``float`` -> ``calibration`` -> ``qat`` -> ``int_infer``; select one with
+``tools/train.py --stage X`` / ``tools/predict.py --stage X``. Data: pack Cityscapes first with
+``tools/datasets/cityscapes_packer.py`` (``train_lmdb`` / ``val_lmdb`` under ``data_rootdir``).
+
+Model: ``Segmentor(MobileNetV1(alpha=0.25), DwUnet(base_channels=8), SegHead)`` predicting the
+19 classes at strides 4..64, each supervised by a softmax focal loss weighted by stride
+(finest most). Full-resolution 1024x2048 input, 4 images per GPU on 4 GPUs, SGD 0.01, 300
+epochs with x0.1 at 200/240/280; the data augmentation runs on the device in the batch
+processor (label remap, one-hot, random scale 0.5-2, YUV444, normalisation, multi-scale
+labels). Checkpoints follow the best validation mIoU.
+
+Deployment (``deploy_model``): the same network with only the stride-4 output and an argmax on
+the (integer) logits: a ``(1, 1, 256, 512)`` class map for a 1024x2048 image. The int_infer,
+align_bpu and export stages use it with the QAT weights (the coarser outputs are dropped).
+``unet_mobilenetv1_cityscapes_demo.py`` derives a small version for 2 CPU cores on synthetic
+data.
+"""
+
+import copy
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from hat.data.cityscapes_labels import CITYSCAPES_CLASSES, CITYSCAPES_LABLE_MAPPINGS
+from hat.data.collates import collate_2d
+from hat.data.transforms import InterpolationMode
+
+task_name = "unet_mobilenetv1_cityscapes"
+training_step = os.environ.get("HAT_TRAINING_STEP", "float")
+
+num_classes = 19
+num_machines = 1
+device_ids = [0, 1, 2, 3]
+batch_size_per_gpu = 4
+dataloader_workers = 8
+data_shape = (3, 1024, 2048)
+train_epochs = 300
+train_scales = (4, 8, 16, 32, 64)
+ckpt_dir = f"./tmp_models/{task_name}"
+data_rootdir = "./tmp_data/cityscapes/"
+cudnn_benchmark = True
+seed = None
+log_rank_zero_only = True
+bn_kwargs = dict(eps=2e-5, momentum=0.1)
+
+# Model.
+model = dict(
+    type="Segmentor",
+    backbone=dict(
+        type="MobileNetV1",
+        num_classes=-1,
+        bn_kwargs=bn_kwargs,
+        alpha=0.25,
+        dw_with_relu=True,
+        include_top=False,
+        flat_output=False,
+    ),
+    neck=dict(
+        type="DwUnet",
+        base_channels=8,
+        bn_kwargs=bn_kwargs,
+        act_type=nn.ReLU,
+        use_deconv=False,
+        dw_with_relu=True,
+        output_scales=train_scales,
+    ),
+    head=dict(
+        type="SegHead",
+        num_classes=num_classes,
+        in_strides=train_scales,
+        out_strides=train_scales,
+        stride2channels={4: 32, 8: 64, 16: 128, 32: 256, 64: 512},
+        feat_channels=(32, 64, 128, 256, 512),
+        stacked_convs=0,
+        argmax_output=False,
+        dequant_output=True,
+        int8_output=True,
+        upscale=False,
+        output_with_bn=True,
+        bn_kwargs=bn_kwargs,
+    ),
+    losses=dict(
+        type="ClassificationFocalLoss",
+        loss_name="Focal",
+        num_classes=num_classes,
+        weight=tuple(np.array((256, 128, 64, 32, 16)) / 19),
+        reduction="mean",
+    ),
+)
+
+
+def make_deploy_model(train_model):
+    """``train_model`` with only the stride-4 output, argmax class ids out, no loss."""
+    deploy = copy.deepcopy(train_model)
+    deploy.pop("losses", None)
+    deploy["neck"]["output_scales"] = (4,)
+    deploy["head"].update(
+        in_strides=(4,),
+        out_strides=(4,),
+        feat_channels=(deploy["head"]["stride2channels"][4],),
+        argmax_output=True,
+        dequant_output=False,
+    )
+    return deploy
+
+
+deploy_model = make_deploy_model(model)
+deploy_inputs = dict(img=torch.randn((1,) + data_shape))
+# tools/infer.py and tools/infer_hbir.py: --model-inputs img:PATH[,gt:PATH_gtFine_labelIds.png]
+infer_cfg = dict(type="SegmentationInfer", pad_multiple=64)
+
+# Data: uint8 tensors from the workers, everything else on the device (batch transforms).
+data_loader = dict(
+    type=torch.utils.data.DataLoader,
+    dataset=dict(
+        type="CityscapesFromLMDB",
+        data_path=os.path.join(data_rootdir, "train_lmdb"),
+        transforms=[dict(type="PILToTensor")],
+        num_samples=2975,
+    ),
+    sampler=dict(type=torch.utils.data.DistributedSampler),
+    batch_size=batch_size_per_gpu,
+    shuffle=True,
+    num_workers=dataloader_workers,
+    pin_memory=True,
+    collate_fn=collate_2d,
+)
+val_data_loader = dict(
+    type=torch.utils.data.DataLoader,
+    dataset=dict(
+        type="CityscapesFromLMDB",
+        data_path=os.path.join(data_rootdir, "val_lmdb"),
+        transforms=[dict(type="PILToTensor")],
+        num_samples=500,
+    ),
+    batch_size=batch_size_per_gpu,
+    shuffle=False,
+    num_workers=dataloader_workers,
+    pin_memory=True,
+    collate_fn=collate_2d,
+)
+
+
+def loss_collector(outputs: dict):
+    """The weighted per-stride focal losses of a Segmentor training forward."""
+    return outputs["losses"]
+
+
+label_transforms = [
+    dict(type="LabelRemap", mapping=CITYSCAPES_LABLE_MAPPINGS),
+    dict(type="SegOneHot", num_classes=num_classes),
+    dict(type="SegResize", size=data_shape[1:]),
+]
+image_transforms = [
+    dict(type="ImageBgrToYuv444", rgb_input=True),
+    dict(type="ImageNormalize", mean=128.0, std=128.0),
+]
+batch_processor = dict(
+    type="MultiBatchProcessor",
+    need_grad_update=True,
+    batch_transforms=label_transforms
+    + [
+        dict(
+            type="SegRandomAffine",
+            degrees=0,
+            scale=(0.5, 2.0),
+            interpolation=InterpolationMode.BILINEAR,
+            label_fill_value=0,
+        )
+    ]
+    + image_transforms
+    + [dict(type="Scale", scales=tuple(1 / np.array(train_scales)), mode="bilinear")],
+    loss_collector=loss_collector,
+)
+val_batch_processor = dict(
+    type="MultiBatchProcessor",
+    need_grad_update=False,
+    batch_transforms=label_transforms + image_transforms,
+    loss_collector=None,
+)
+
+
+def update_loss(metrics, batch, model_outs):
+    for metric in metrics:
+        metric.update(model_outs["losses"])
+
+
+def update_metric(metrics, batch, model_outs):
+    """MeanIOU on the stride-4 prediction (logits or class ids; resized to the labels with
+    nearest neighbour) against the full-resolution one-hot labels (all-zero = ignored)."""
+    for metric in metrics:
+        metric.update(batch["gt_seg"], model_outs)
+
+
+def miou_metric():
+    return dict(type="MeanIOU", seg_class=CITYSCAPES_CLASSES, ignore_index=255)
+
+
+# Callbacks.
+stat_callback = dict(type="StatsMonitor", log_freq=100)
+loss_show_update = dict(
+    type="MetricUpdater",
+    metric_update_func=update_loss,
+    step_log_freq=100,
+    epoch_log_freq=1,
+    log_prefix="loss_" + task_name,
+)
+val_metric_updater = dict(
+    type="MetricUpdater",
+    metric_update_func=update_metric,
+    step_log_freq=10000,
+    epoch_log_freq=1,
+    log_prefix="Validation " + task_name,
+)
+val_callback = dict(
+    type="Validation",
+    data_loader=val_data_loader,
+    batch_processor=val_batch_processor,
+    callbacks=[val_metric_updater],
+    val_model=None,
+    init_with_train_model=True,
+    val_interval=1,
+    log_interval=200,
+)
+ckpt_callback = dict(
+    type="Checkpoint",
+    save_dir=ckpt_dir,
+    name_prefix=training_step + "-",
+    save_interval=1,
+    strict_match=True,
+    mode="max",
+    monitor_metric_key="mIoU",
+)
+tensorboard_callback = dict(type="TensorBoard", save_dir=ckpt_dir + "/tensorboard", update_freq=100)
+
+float_trainer = dict(
+    type="distributed_data_parallel_trainer",
+    model=model,
+    data_loader=data_loader,
+    optimizer=dict(
+        type=torch.optim.SGD,
+        params={"weight": dict(weight_decay=5e-3)},
+        lr=0.01,
+        momentum=0.9,
+    ),
+    batch_processor=batch_processor,
+    stop_by="epoch",
+    num_epochs=train_epochs,
+    device=None,
+    callbacks=[
+        stat_callback,
+        dict(
+            type="StepDecayLrUpdater",
+            lr_decay_id=[200, 240, 280],
+            lr_decay_factor=0.1,
+            step_log_interval=500,
+        ),
+        loss_show_update,
+        val_callback,
+        ckpt_callback,
+        tensorboard_callback,
+    ],
+    train_metrics=[dict(type="LossShow")],
+    val_metrics=[miou_metric()],
+    sync_bn=True,
+)
+
+float_predictor = dict(
+    type="Predictor",
+    model=model,
+    data_loader=[val_data_loader],
+    batch_processor=val_batch_processor,
+    device=None,
+    metrics=[miou_metric()],
+    callbacks=[val_metric_updater],
+    log_interval=50,
+)
+
+# ---------------------------------------------------------------------------------------------
+# Quantization: calibration -> qat -> int_infer (-> export_hbir / validation_hbir align_bpu).
+# Every stage rebuilds the float model and converts it with a ``model_convert_pipeline``; the
+# checkpoint loaders are module-level dicts so derived configs can re-point them (the demo does).
+# ---------------------------------------------------------------------------------------------
+
+
+def stage_best_ckpt(stage, directory=None):
+    """``{ckpt_dir}/{stage}-checkpoint-best.pth.tar``."""
+    return os.path.join(directory or ckpt_dir, f"{stage}-checkpoint-best.pth.tar")
+
+
+float_ckpt_loader = dict(
+    type="LoadCheckpoint", checkpoint_path=stage_best_ckpt("float"), allow_miss=True
+)
+calibration_ckpt_loader = dict(
+    type="LoadCheckpoint", checkpoint_path=stage_best_ckpt("calibration")
+)
+qat_ckpt_loader = dict(type="LoadCheckpoint", checkpoint_path=stage_best_ckpt("qat"))
+# the deploy model lacks the coarser outputs the QAT checkpoint holds
+deploy_ckpt_loader = dict(
+    type="LoadCheckpoint", checkpoint_path=stage_best_ckpt("qat"), ignore_extra=True
+)
+quant_ckpt_loaders = dict(
+    float=float_ckpt_loader,
+    calibration=calibration_ckpt_loader,
+    qat=qat_ckpt_loader,
+    deploy=deploy_ckpt_loader,
+)
+
+# About 1000 calibration images (HAT's recipe), with the validation preprocessing.
+calibration_batch_size = 4
+calibration_steps = 250
+calibration_data_loader = dict(
+    type=torch.utils.data.DataLoader,
+    dataset=dict(
+        type="CityscapesFromLMDB",
+        data_path=os.path.join(data_rootdir, "train_lmdb"),
+        transforms=[dict(type="PILToTensor")],
+        num_samples=2975,
+    ),
+    batch_size=calibration_batch_size,
+    shuffle=True,
+    num_workers=dataloader_workers,
+    pin_memory=True,
+    collate_fn=collate_2d,
+)
+calibration_trainer = dict(
+    type="Calibrator",
+    model=model,
+    model_convert_pipeline=dict(
+        type="ModelConvertPipeline",
+        qat_mode="fuse_bn",
+        converters=[float_ckpt_loader, dict(type="Float2Calibration")],
+    ),
+    data_loader=calibration_data_loader,
+    batch_processor=val_batch_processor,
+    num_steps=calibration_steps,
+    device=None,
+    log_interval=10,
+    save_dir=ckpt_dir,
+    name_prefix="calibration-",
+)
+
+qat_lr = 2e-4
+qat_epochs = 30
+qat_trainer = dict(
+    type="distributed_data_parallel_trainer",
+    model=model,
+    model_convert_pipeline=dict(
+        type="ModelConvertPipeline",
+        qat_mode="fuse_bn",
+        converters=[
+            dict(type="Float2QAT"),
+            calibration_ckpt_loader,
+            # the calibrated activation scales stay fixed during QAT
+            dict(type="Calibration2QAT", averaging_constant=0),
+        ],
+    ),
+    data_loader=data_loader,
+    optimizer=dict(
+        type=torch.optim.SGD,
+        params={"weight": dict(weight_decay=5e-3)},
+        lr=qat_lr,
+        momentum=0.9,
+    ),
+    batch_processor=batch_processor,
+    stop_by="epoch",
+    num_epochs=qat_epochs,
+    device=None,
+    callbacks=[
+        stat_callback,
+        dict(
+            type="StepDecayLrUpdater",
+            lr_decay_id=[20],
+            lr_decay_factor=0.1,
+            step_log_interval=500,
+        ),
+        loss_show_update,
+        val_callback,
+        ckpt_callback,
+    ],
+    train_metrics=[dict(type="LossShow")],
+    val_metrics=[miou_metric()],
+    sync_bn=True,
+)
+
+
+def _stage_predictor(stage_model, converters, loader=None):
+    return dict(
+        type="Predictor",
+        model=stage_model,
+        model_convert_pipeline=dict(
+            type="ModelConvertPipeline", qat_mode="fuse_bn", converters=converters
+        ),
+        data_loader=[loader or val_data_loader],
+        batch_processor=val_batch_processor,
+        device=None,
+        metrics=[miou_metric()],
+        callbacks=[val_metric_updater],
+        log_interval=50,
+    )
+
+
+calibration_predictor = _stage_predictor(
+    model, [dict(type="Float2QAT"), calibration_ckpt_loader, dict(type="SetFakeQuantState")]
+)
+qat_predictor = _stage_predictor(
+    model, [dict(type="Float2QAT"), qat_ckpt_loader, dict(type="SetFakeQuantState")]
+)
+int_infer_predictor = _stage_predictor(
+    deploy_model, [dict(type="Float2QAT"), deploy_ckpt_loader, dict(type="QAT2Quantize")]
+)
+# On-board style validation: batch 1, deployment preprocessing (the val batch transforms).
+align_bpu_data_loader = dict(val_data_loader, batch_size=1)
+align_bpu_predictor = _stage_predictor(
+    deploy_model,
+    [dict(type="Float2QAT"), deploy_ckpt_loader, dict(type="QAT2Quantize")],
+    align_bpu_data_loader,
+)
+
+# Accelerator described for compile_perf_hbir's analytical estimate (an estimate, not a
+# measurement): peak int8 TOPS, DRAM bandwidth, and the fraction of peak a conv net reaches.
+compile_cfg = dict(tops=96.0, bandwidth_gbps=68.0, efficiency=0.5, perf_runs=20, warmup_runs=3)

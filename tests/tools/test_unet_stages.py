@@ -1,0 +1,107 @@
+"""UNet-MobileNetV1 through HAT's stage commands on a tiny synthetic Cityscapes, as users run
+them: make_synthetic -> pack -> train float -> calibration -> qat -> predict (float,
+calibration, qat, int_infer) -> export_hbir -> align_bpu_validation; then the model checker,
+compile_perf (``--opt 2``), calops, export_onnx, infer and infer_hbir."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CFG = str(Path(__file__).with_name("tiny_unet_stages_config.py"))
+
+
+def run_tool(env, *args, timeout=180):
+    res = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )  # fmt: skip
+    assert res.returncode == 0, f"{args}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    return res
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    base = tmp_path_factory.mktemp("unet_stages")
+    data, ckpt = base / "data", base / "ckpt"
+    env = dict(os.environ, OMP_NUM_THREADS="1", HAT_TEST_DATA=str(data), HAT_TEST_CKPT=str(ckpt))
+    run_tool(
+        env, "tools/datasets/make_synthetic.py", "cityscapes", "--out", str(data),
+        "--num-train", "8", "--num-val", "4", "--seed", "0", "--height", "64", "--width", "128",
+    )  # fmt: skip
+    for split in ("train", "val"):
+        run_tool(
+            env, "tools/datasets/cityscapes_packer.py", "--src-data-dir", str(data),
+            "--split-name", split, "--pack-type", "lmdb", "--num-workers", "0", "--overwrite",
+        )  # fmt: skip
+    for stage in ("float", "calibration", "qat"):
+        run_tool(env, "tools/train.py", "--stage", stage, "--config", CFG)
+    for stage in ("float", "calibration", "qat", "int_infer"):
+        run_tool(env, "tools/predict.py", "--stage", stage, "--config", CFG)
+    run_tool(env, "tools/export_hbir.py", "--config", CFG)
+    run_tool(env, "tools/align_bpu_validation.py", "--config", CFG)
+    return env, data, ckpt
+
+
+def _metrics(ckpt, stage):
+    return json.loads((ckpt / f"{stage}-metrics.json").read_text())
+
+
+def test_stage_chain_figures(chain):
+    env, data, ckpt = chain
+    for stage in ("float", "calibration", "qat"):
+        assert (ckpt / f"{stage}-checkpoint-best.pth.tar").is_file()
+    miou = {s: _metrics(ckpt, s)["mIoU"] for s in ("float", "calibration", "qat", "int_infer")}
+    assert all(0.0 < v <= 1.0 for v in miou.values()), miou
+    # int_infer: the deploy model (stride-4 argmax) with the QAT weights, same metric
+    assert abs(miou["int_infer"] - miou["qat"]) <= 0.02, miou
+    align = _metrics(ckpt, "align_bpu")
+    assert align["samples"] == 4
+    assert align["identical_fraction_bitwise"] >= 0.999, align
+    assert align["mIoU"] == pytest.approx(align["metrics_int_infer_same_inputs"]["mIoU"], abs=1e-3)
+    assert align["mIoU"] == pytest.approx(miou["int_infer"], abs=1e-3)
+    export = json.loads((ckpt / "tiny_unet_stages.int.export.json").read_text())
+    assert export["outputs"] == ["output"] and export["inputs"] == {"img": [1, 3, 64, 128]}
+    ops = export["ort_extended_op_counts"]
+    # backbone: stem + 13 separable blocks (dw + pw); neck: 2 at stride 64, 3 separable convs
+    # per fusion step (4), 1 output layer; head: 1 output conv
+    assert ops["QLinearConv"] == 1 + 13 * 2 + (2 + 4 * 3 + 1) * 2 + 1 == 58
+    assert ops["QLinearAdd"] == 4 and ops["ArgMax"] == 1
+    assert not export["ort_op_classes"]["float_compute"]
+
+
+def test_checker_perf_calops_on_chain(chain):
+    env, data, ckpt = chain
+    res = run_tool(env, "tools/model_checker.py", "--config", CFG, "--quiet")
+    assert "RESULT: the model runs as an integer model" in res.stdout
+    run_tool(env, "tools/compile_perf.py", "-c", CFG, "--opt", "2")
+    perf = json.loads((ckpt / "tiny_unet_stages.perf.json").read_text())
+    assert perf["latency"]["median_ms"] > 0 and perf["op_counts"]["QLinearConv"] == 58
+    res = run_tool(env, "tools/calops.py", "--config", CFG)
+    assert "FLOPs" in res.stdout
+    run_tool(env, "tools/export_onnx.py", "--config", CFG)
+    assert (ckpt / "tiny_unet_stages.float.onnx").is_file()
+
+
+def test_infer_pictures_on_chain(chain):
+    env, data, ckpt = chain
+    stem = next((data / "leftImg8bit" / "val").rglob("*_leftImg8bit.png"))
+    gt = str(stem).replace("leftImg8bit", "gtFine").replace("_gtFine.png", "_gtFine_labelIds.png")
+    inputs = f"img:{stem},gt:{gt}"
+    for tool, stage in (("tools/infer.py", "int_infer"), ("tools/infer_hbir.py", None)):
+        out = ckpt / f"infer_{stage or 'hbir'}"
+        args = ["--config", CFG, "--model-inputs", inputs, "--save-path", str(out)]
+        res = run_tool(env, tool, *args, *(["--stage", stage] if stage else []))
+        assert "pixel accuracy" in res.stdout
+        for name in ("overlay", "seg_color", "legend", "panel", "error", "pred_trainIds"):
+            assert (out / f"{name}.png").is_file(), name
+    import cv2
+    import numpy as np
+
+    a = cv2.imread(str(ckpt / "infer_int_infer" / "pred_trainIds.png"), cv2.IMREAD_UNCHANGED)
+    b = cv2.imread(str(ckpt / "infer_hbir" / "pred_trainIds.png"), cv2.IMREAD_UNCHANGED)
+    assert a.shape == (64, 128) and np.array_equal(a, b)  # same int model, same deploy size
