@@ -1,13 +1,15 @@
 """Task adapters for ``tools/infer.py`` and ``tools/infer_hbir.py``: how a task reads the user's
 ``--model-inputs``, builds the model batch and turns the model outputs into files and pictures.
 
-A config selects its adapter with ``infer_cfg = dict(type="FlowInfer", ...)`` (optical flow) or
-``dict(type="DisparityInfer", ...)`` (stereo disparity).
+A config selects its adapter with ``infer_cfg = dict(type="FlowInfer", ...)`` (optical flow),
+``dict(type="DisparityInfer", ...)`` (stereo disparity) or ``dict(type="SegmentationInfer", ...)``
+(semantic segmentation).
 """
 
 from hat.infer.base import InferTask, flatten_outputs, parse_model_inputs, read_rgb
 from hat.infer.disparity import DisparityInfer
 from hat.infer.flow import FlowInfer
+from hat.infer.segmentation import SegmentationInfer
 
 __all__ = [
     "DisparityInfer",
@@ -16,4 +18,5 @@ __all__ = [
     "flatten_outputs",
     "parse_model_inputs",
     "read_rgb",
+    "SegmentationInfer",
 ]
