@@ -1,0 +1,123 @@
+"""StereoNet through HAT's stage commands on a tiny synthetic SceneFlow, as users run them:
+make_synthetic -> pack -> train float -> calibration (percentile) -> qat -> predict
+(calibration, qat, int_infer) -> export_hbir -> validation_hbir align_bpu -> infer / infer_hbir
+(disparity, depth, error pictures)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# about 70 s on 2 busy cores (a dozen tool processes): deselected by default, run with -m slow
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+CFG = str(Path(__file__).with_name("tiny_stereonet_stages_config.py"))
+
+
+def run_tool(env, *args, timeout=240):
+    res = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert res.returncode == 0, f"{args}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    return res
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    base = tmp_path_factory.mktemp("stereo_stages")
+    data, ckpt = base / "data", base / "ckpt"
+    env = dict(os.environ, OMP_NUM_THREADS="1", HAT_TEST_DATA=str(data), HAT_TEST_CKPT=str(ckpt))
+    run_tool(
+        env,
+        "tools/datasets/make_synthetic.py",
+        "sceneflow",
+        "--out",
+        str(data),
+        "--num-train",
+        "12",
+        "--num-test",
+        "4",
+        "--seed",
+        "0",
+        "--height",
+        "64",
+        "--width",
+        "128",
+        "--max-disp",
+        "16",
+    )
+    for split in ("train", "test"):
+        run_tool(
+            env,
+            "tools/datasets/sceneflow_packer.py",
+            "--src-data-dir",
+            str(data),
+            "--split-name",
+            split,
+            "--pack-type",
+            "lmdb",
+            "--num-workers",
+            "0",
+        )
+    for stage in ("float", "calibration", "qat"):
+        run_tool(env, "tools/train.py", "--stage", stage, "--config", CFG)
+    for stage in ("float", "calibration", "qat", "int_infer"):
+        run_tool(env, "tools/predict.py", "--stage", stage, "--config", CFG)
+    run_tool(env, "tools/export_hbir.py", "--config", CFG)
+    run_tool(env, "tools/validation_hbir.py", "--stage", "align_bpu", "--config", CFG)
+    return env, data, ckpt
+
+
+def _metrics(ckpt, stage):
+    return json.loads((ckpt / f"{stage}-metrics.json").read_text())
+
+
+def test_stage_chain_figures(chain):
+    env, data, ckpt = chain
+    assert (ckpt / "calibration-checkpoint-best.pth.tar").is_file()
+    stages = ("float", "calibration", "qat", "int_infer")
+    epe = {s: _metrics(ckpt, s)["EPE"] for s in stages}
+    d1 = {s: _metrics(ckpt, s)["D1"] for s in stages}
+    assert all(v > 0 for v in epe.values()) and all(0 <= v <= 1 for v in d1.values())
+    # the qat checkpoint evaluated in fake quant and as the integer model agree closely
+    assert abs(epe["int_infer"] - epe["qat"]) <= 0.01 * epe["qat"], epe
+    align = _metrics(ckpt, "align_bpu")
+    assert align["identical_fraction"] >= 0.999, align
+    assert align["metrics_ort"]["EPE"] == pytest.approx(epe["int_infer"], rel=1e-3), (align, epe)
+    export = json.loads((ckpt / "tiny_stereonet_stages.int.export.json").read_text())
+    assert export["float_islands"] == []
+    assert export["ort_extended_op_counts"]["QLinearConv"] > 0
+    assert "Conv" not in export["ort_extended_op_counts"]
+
+
+def test_infer_tools_write_disparity_depth_and_error(chain):
+    env, data, ckpt = chain
+    lines = (data / "SceneFlow_finalpass_test.txt").read_text().split()
+    left, right, gt = (data / p for p in lines[:3])
+    inputs = f"imgl:{left},imgr:{right},baseline:0.54,f:1050,gt:{gt}"
+    for tool, out in (("infer_hbir", "infer_hbir"), ("infer", "infer_float")):
+        res = run_tool(
+            env,
+            f"tools/{tool}.py",
+            "--config",
+            CFG,
+            "--model-inputs",
+            inputs,
+            "--save-path",
+            str(ckpt / out),
+        )
+        assert "EPE" in res.stdout and "depth median" in res.stdout
+        for name in ("disparity.png", "disparity.pfm", "depth.npy", "error.png", "panel.png"):
+            assert (ckpt / out / name).is_file(), (tool, name)
+    from hat.data.readers.pfm import read_pfm
+
+    disp = read_pfm(ckpt / "infer_hbir" / "disparity.pfm")
+    depth = np.load(ckpt / "infer_hbir" / "depth.npy")
+    assert disp.shape == depth.shape == (64, 128)
+    ok = disp > 0.01
+    np.testing.assert_allclose(depth[ok], 0.54 * 1050 / disp[ok], rtol=1e-5)
