@@ -73,6 +73,7 @@ def test_disparity_path_is_int16(quantized):
     assert head.soft_argmin.out_qdtype.name == "int16"
     for r in head.refinements:
         assert r.add_relu.out_qdtype.name == "int16" and r.upsample.out_qdtype.name == "int16"
+        assert r.add_relu.out_zp == -32768  # asymmetric: the saturation is the ReLU
         assert r.concat.out_qdtype.name == "uint8"  # the convs' input stays 8-bit
 
 
@@ -95,4 +96,5 @@ def test_every_conv_is_an_integer_kernel(quantized):
     ops = optimized_op_counts(quantized["path"])
     assert ops["QLinearConv"] == quantized["n_conv"]
     assert "Conv" not in ops and "ConvInteger" not in ops
+    assert "Relu" not in ops  # the int16 ReLUs are the requantization's saturation
     assert quantized["rep"].float_islands == []

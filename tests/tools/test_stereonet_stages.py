@@ -1,7 +1,7 @@
 """StereoNet through HAT's stage commands on a tiny synthetic SceneFlow, as users run them:
 make_synthetic -> pack -> train float -> calibration (percentile) -> qat -> predict
-(calibration, qat, int_infer) -> export_hbir -> validation_hbir align_bpu -> infer / infer_hbir
-(disparity, depth, error pictures)."""
+(calibration, qat, int_infer) -> export_hbir -> validation_hbir align_bpu -> model_checker ->
+infer / infer_hbir (disparity, depth, error pictures)."""
 
 import json
 import os
@@ -93,6 +93,13 @@ def test_stage_chain_figures(chain):
     assert export["float_islands"] == []
     assert export["ort_extended_op_counts"]["QLinearConv"] > 0
     assert "Conv" not in export["ort_extended_op_counts"]
+
+
+def test_model_checker_accepts_the_integer_model(chain):
+    env, _, _ = chain
+    res = run_tool(env, "tools/model_checker.py", "--config", CFG, "--quiet")
+    assert "RESULT: the model runs as an integer model" in res.stdout, res.stdout[-2000:]
+    assert "(100.00 %)" in res.stdout
 
 
 def test_infer_tools_write_disparity_depth_and_error(chain):

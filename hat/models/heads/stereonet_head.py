@@ -46,8 +46,9 @@ class StereoNetHead(nn.Module):
     ``R + 1`` disparities (coarsest first, float, units of ``maxdisp``).
 
     Quantization: the disparity path (soft-argmin, the refinements' upsampling and residual
-    add) uses int16 activations (``int16_disparity``); an 8-bit disparity would step by
-    ``maxdisp / 255`` = 0.75 px. Its inputs are 8-bit, so every conv stays an integer kernel.
+    add) uses asymmetric int16 activations (``int16_disparity``); an 8-bit disparity would step
+    by ``maxdisp / 255`` = 0.75 px. Its inputs are 8-bit, so every conv stays an integer
+    kernel.
     """
 
     def __init__(
@@ -145,12 +146,16 @@ class StereoNetHead(nn.Module):
 
     def set_qconfig(self, qconfig=None) -> None:
         """int16 activations on the disparity path (``int16_disparity``), on top of ``qconfig``
-        (default: the library's default qconfig), which the rest of the head inherits."""
+        (default: the library's default qconfig), which the rest of the head inherits.
+
+        The int16 grid is asymmetric: disparities are >= 0, so the range ``[0, max]`` gets all
+        65536 codes with the zero point at -32768, where the requantization's saturation is the
+        refinements' ReLU (no float ``Relu`` node in the exported graph)."""
         if not self.int16_disparity:
             return
         from hat.quantization import get_default_qconfig
 
         base = qconfig or get_default_qconfig()
-        act = base.activation.replace(dtype="int16", symmetric=True)
+        act = base.activation.replace(dtype="int16", symmetric=False)
         for m in self.disparity_modules():
             m.qconfig = base.replace(activation=act)
