@@ -31,7 +31,10 @@ PROG = "hat-model-checker"
 
 # why a module runs as a float island (ORT 1.x has no integer kernel for it)
 FLOAT_ISLAND_REASONS = {
-    "Warp": "grid_sample: ORT has no integer GridSample; DQ -> GridSample -> Q island",
+    "Warp": (
+        "bilinear warp: ORT has no integer GridSample; DQ -> explicit float32 bilinear formula "
+        "(Floor/Mul/Add/GatherElements, bit-exact with the int model) -> Q island"
+    ),
     "Interpolate(bilinear)": "ORT has no integer linear Resize; DQ -> Resize -> Q island",
 }
 QUANTIZABLE = (
