@@ -92,21 +92,8 @@ def gwc_volume(left: torch.Tensor, right: torch.Tensor, max_disp: int, groups: i
     _check(left, right, max_disp, groups)
     if torch.is_grad_enabled() and (left.requires_grad or right.requires_grad):
         return _GwcFunction.apply(left, right, int(max_disp), int(groups))
-    return _gwc_planes(left, right, int(max_disp), int(groups))
-
-
-def _gwc_planes(left: torch.Tensor, right: torch.Tensor, max_disp: int, groups: int):
-    """No-grad path built from plain ops (pad, stack): what ONNX exporters trace."""
-    b, c, h, w = left.shape
-    cg = c // groups
-    planes = []
-    for d in range(max_disp):
-        if d >= w:
-            planes.append(left.new_zeros(b, groups, h, w))
-            continue
-        prod = left[..., d:] * right[..., : w - d]
-        planes.append(F.pad(prod.reshape(b, groups, cg, h, w - d).mean(2), [d, 0, 0, 0]))
-    return torch.stack(planes, 2).reshape(b, groups * max_disp, h, w)
+    # no gradient needed: the textbook loop (what ONNX exporters trace as slices and scatters)
+    return gwc_volume_reference(left, right, int(max_disp), int(groups))
 
 
 def gwc_volume_reference(
