@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# about 70 s on 2 busy cores (a dozen tool processes): deselected by default, run with -m slow
+# 23 s on 2 quiet cores, 75 s when they are busy (a dozen tool processes): run with -m slow
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
