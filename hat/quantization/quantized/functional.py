@@ -3,7 +3,8 @@
 Each is ``quantize(op(dequantize(a), dequantize(b)))`` evaluated in float32 exactly as ONNX
 Runtime's reference QDQ graph (``DequantizeLinear -> op -> QuantizeLinear``): the inputs are
 rescaled to the output scale through one float32 expression with round-half-even. ORT's fused
-QLinearAdd/QLinearMul/QLinearConcat kernels were measured to give the same integers.
+QLinearMul/QLinearConcat kernels were measured to give the same integers; 8-bit adds follow the
+fused QLinearAdd kernel's own formula (see :class:`IntAdd`).
 """
 
 from __future__ import annotations
@@ -45,10 +46,12 @@ class _IntBinary(IntModule):
             f = self._op(x, y)
             return torch.relu(f) if self.relu else f
         x, y = expect_int_qtensor(x, self), expect_int_qtensor(y, self)
-        f = self._op(_dq(x), _dq(y))
-        q = quantize(f, self.out_scale, self.out_zp, self.out_qdtype)
-        if self.relu:  # Q(relu(f)) == max(Q(f), zp): rne(0) = 0 and Q is monotone
-            q = torch.clamp_min(q, self.out_zp)
+        q = self._fused(x, y)
+        if q is None:
+            f = self._op(_dq(x), _dq(y))
+            q = quantize(f, self.out_scale, self.out_zp, self.out_qdtype)
+            if self.relu:  # Q(relu(f)) == max(Q(f), zp): rne(0) = 0 and Q is monotone
+                q = torch.clamp_min(q, self.out_zp)
         out = self._wrap(q)
 
         def export(rec) -> None:
@@ -62,18 +65,49 @@ class _IntBinary(IntModule):
         self._emit(export)
         return out
 
+    def _fused(self, x: QTensor, y: QTensor) -> torch.Tensor | None:
+        """Output codes of the deployment runtime's fused kernel when it differs from the
+        reference ``Q(op(DQ, DQ))``; None to use the reference."""
+        return None
+
     def extra_repr(self) -> str:
         return ("relu=True, " if self.relu else "") + super().extra_repr()
 
 
 class IntAdd(_IntBinary):
-    """``Q(DQ(x) + DQ(y))`` (ORT: QLinearAdd); with ``relu``: ``Q(relu(DQ(x) + DQ(y)))``,
-    exported without a Relu node when the zero point is the dtype's minimum (uint8: 0)."""
+    """``Q(DQ(x) + DQ(y))``; with ``relu``: ``Q(relu(DQ(x) + DQ(y)))``, exported without a Relu
+    node when the zero point is the dtype's minimum (uint8: 0).
+
+    When both inputs and the output are the same 8-bit type (and no Relu node is needed), ORT
+    fuses the graph into ``QLinearAdd``, whose x86-64 kernel rounds through fused
+    multiply-adds instead of the reference formula (1 LSB apart on a few elements per million,
+    which grows through a deep network); the integer model then computes that kernel's
+    formula (:func:`~hat.quantization.quantized.ort_qladd.ort_qlinear_add`), so it matches the
+    deployed ORT graph (ENABLE_EXTENDED/ALL) bit for bit. ``IntAdd.fused_kernel = False``
+    selects the reference formula everywhere (what ORT computes with its optimisations off).
+    """
 
     onnx_op = "Add"
+    fused_kernel = True
 
     def _op(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return a + b
+
+    def _fused(self, x: QTensor, y: QTensor) -> torch.Tensor | None:
+        qd = self.out_qdtype
+        if not self.fused_kernel or qd.name not in ("uint8", "int8"):
+            return None
+        if x.q_dtype != qd or y.q_dtype != qd:
+            return None
+        if self.relu and self.out_zp != qd.qmin:
+            return None  # an explicit Relu node sits between Add and Q: no fusion
+        from hat.quantization.quantized.ort_qladd import ort_qlinear_add
+
+        return ort_qlinear_add(
+            plain(x), float(x.q_scale), int(x.q_zero_point),
+            plain(y), float(y.q_scale), int(y.q_zero_point),
+            float(self.out_scale), self.out_zp, qd, relu=self.relu,
+        )  # fmt: skip
 
 
 class IntMul(_IntBinary):
