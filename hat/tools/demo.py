@@ -245,6 +245,15 @@ TASKS = {
 }
 
 
+SMOKE_DATA = dict(num_pairs=96, seg_num_train=48, seg_num_val=12, stereo_num_train=48,
+                  stereo_num_test=12)  # fmt: skip
+
+
+def _smoke_opts(args: argparse.Namespace, stage: str) -> list[str]:
+    """``--smoke``: one epoch per training stage (a check that every step runs, not a result)."""
+    return ["--opts", f"{stage}_trainer.num_epochs", "1"] if args.smoke else []
+
+
 def _ckpt_dir(cfg: str) -> Path:
     from hat.utils.config import load_config
 
@@ -259,7 +268,11 @@ def run_task(
     log_dir = log_dir / task.key
     steps = task.data_steps(args, py) + [
         Step("calops", [py, "tools/calops.py", "--config", cfg]),
-        Step("train_float", [py, "tools/train.py", "--stage", "float", "--config", cfg]),
+        Step(
+            "train_float",
+            [py, "tools/train.py", "--stage", "float", "--config", cfg]
+            + _smoke_opts(args, "float"),
+        ),
         Step("predict_float", [py, "tools/predict.py", "--stage", "float", "--config", cfg]),
     ]
     baseline = task.baseline(cfg) if task.baseline else None
@@ -274,7 +287,8 @@ def run_task(
                              "--save-path", str(out / "infer_float")]),
         Step("train_calibration",
              [py, "tools/train.py", "--stage", "calibration", "--config", cfg]),
-        Step("train_qat", [py, "tools/train.py", "--stage", "qat", "--config", cfg]),
+        Step("train_qat", [py, "tools/train.py", "--stage", "qat", "--config", cfg]
+             + _smoke_opts(args, "qat")),
         Step("predict_calibration",
              [py, "tools/predict.py", "--stage", "calibration", "--config", cfg]),
         Step("predict_qat", [py, "tools/predict.py", "--stage", "qat", "--config", cfg]),
@@ -367,7 +381,16 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="FlyingChairs pair number used for the inference picture (default: a val pair)",
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny synthetic sets and one epoch per training stage: checks that every step "
+        "of every task runs (minutes), the figures mean nothing",
+    )
     args = parser.parse_args(argv)
+    if args.smoke:
+        for k, v in SMOKE_DATA.items():
+            setattr(args, k, min(getattr(args, k), v))
     keys = [k.strip() for k in args.tasks.split(",") if k.strip()]
     unknown = [k for k in keys if k not in TASKS]
     if unknown or not keys:
