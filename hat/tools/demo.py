@@ -141,7 +141,7 @@ def _flow_baseline(cfg: str) -> tuple[Step, str, str]:
 
 
 def _seg_data(args: argparse.Namespace, py: str) -> list[Step]:
-    data_dir = "tmp_data/Cityscapes"
+    data_dir = "tmp_data/cityscapes"
     pack = [
         py,
         "tools/datasets/cityscapes_packer.py",
@@ -165,7 +165,7 @@ def _seg_data(args: argparse.Namespace, py: str) -> list[Step]:
 
 
 def _seg_infer(args: argparse.Namespace) -> str:
-    imgs = sorted((REPO_ROOT / "tmp_data/Cityscapes/leftImg8bit/val").glob("*/*_leftImg8bit.png"))
+    imgs = sorted((REPO_ROOT / "tmp_data/cityscapes/leftImg8bit/val").glob("*/*_leftImg8bit.png"))
     if not imgs:
         raise SystemExit("demo: no synthetic Cityscapes val image found for the picture")
     img = imgs[0]
@@ -370,8 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-pairs", type=int, default=640, help="synthetic FlyingChairs pairs")
     parser.add_argument("--height", type=int, default=192, help="FlyingChairs image height")
     parser.add_argument("--width", type=int, default=256, help="FlyingChairs image width")
-    parser.add_argument("--seg-num-train", type=int, default=600, help="synthetic Cityscapes")
-    parser.add_argument("--seg-num-val", type=int, default=100)
+    parser.add_argument("--seg-num-train", type=int, default=1000, help="synthetic Cityscapes")
+    parser.add_argument("--seg-num-val", type=int, default=200)
     parser.add_argument("--stereo-num-train", type=int, default=600, help="synthetic SceneFlow")
     parser.add_argument("--stereo-num-test", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
