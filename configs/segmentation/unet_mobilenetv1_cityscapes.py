@@ -310,6 +310,14 @@ quant_ckpt_loaders = dict(
     deploy=deploy_ckpt_loader,
 )
 
+
+def point_ckpt_loaders(directory):
+    """Re-point every loader at ``{directory}/{stage}-checkpoint-best.pth.tar`` (derived
+    configs with their own ``ckpt_dir``); the deploy loader reads the QAT checkpoint."""
+    for name, loader in quant_ckpt_loaders.items():
+        loader["checkpoint_path"] = stage_best_ckpt("qat" if name == "deploy" else name, directory)
+
+
 # About 1000 calibration images (HAT's recipe), with the validation preprocessing.
 calibration_batch_size = 4
 calibration_steps = 250

@@ -39,8 +39,7 @@ for loader, split in (
 
 ckpt_callback["save_dir"] = ckpt_dir
 tensorboard_callback["save_dir"] = ckpt_dir + "/tensorboard"
-for _stage, _loader in quant_ckpt_loaders.items():
-    _loader["checkpoint_path"] = stage_best_ckpt("qat" if _stage == "deploy" else _stage, ckpt_dir)
+point_ckpt_loaders(ckpt_dir)
 calibration_trainer["save_dir"] = ckpt_dir
 calibration_trainer["num_steps"] = 2
 
