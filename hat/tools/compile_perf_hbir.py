@@ -54,7 +54,9 @@ def perf(args: argparse.Namespace) -> dict:
     from onnx import numpy_helper
 
     from hat.quantization.ort_runner import classify_ops, make_session, optimized_op_counts
-    from hat.tools.calops import build_model, count_ops
+    from hat.registry import build_from_registry
+    from hat.tools.calops import count_ops
+    from hat.tools.deploy_common import deploy_model_spec
 
     cfg = load_stage_config(args.config, "int_infer", args.opts)
     path = args.model or int_onnx_path(cfg)
@@ -76,7 +78,8 @@ def perf(args: argparse.Namespace) -> dict:
         if arr.size > 1:
             params += arr.size
     inputs = deploy_inputs(cfg)
-    macs = int(count_ops(build_model(cfg), inputs).get("Global", 0))
+    key, spec = deploy_model_spec(cfg)
+    macs = int(count_ops(build_from_registry(spec, key), inputs).get("Global", 0))
     feeds = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in inputs.items()}
     sess = make_session(path, "all", threads=args.threads)
     names = {i.name for i in sess.get_inputs()}

@@ -23,6 +23,7 @@ __all__ = [
     "build_stage_model",
     "int_onnx_path",
     "deploy_inputs",
+    "deploy_model_spec",
     "write_json",
     "OutputScaleProbe",
 ]
@@ -62,6 +63,16 @@ def build_stage_model(cfg: Any, key: str) -> nn.Module:
         except FileNotFoundError as exc:
             raise ToolError(f"{exc} (train the earlier stages first)") from None
     return model.eval()
+
+
+def deploy_model_spec(cfg: Any) -> tuple[str, Any]:
+    """``(key, spec)`` of the network that ships: the config's ``deploy_model`` when it has one
+    (e.g. the segmentation recipe's stride-4 argmax model), else ``model``."""
+    for key in ("deploy_model", "model"):
+        spec = cfg.get(key)
+        if isinstance(spec, Mapping):
+            return key, spec
+    raise ToolError("the config defines no `model` (nor `deploy_model`)")
 
 
 def model_name(cfg: Any) -> str:

@@ -23,8 +23,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from hat.tools.deploy_common import FORMAT_NOTE, deploy_inputs, load_stage_config
-from hat.utils.cli import ToolError, run_cli
+from hat.tools.deploy_common import (
+    FORMAT_NOTE,
+    deploy_inputs,
+    deploy_model_spec,
+    load_stage_config,
+)
+from hat.utils.cli import run_cli
 
 __all__ = ["main", "check_model"]
 PROG = "hat-model-checker"
@@ -125,7 +130,8 @@ def check_model(cfg: Any, min_integer_share: float = 0.95, quiet: bool = False) 
     problems: list[str] = []
     warnings: list[str] = []
     inputs = deploy_inputs(cfg)
-    float_model = build_from_registry(cfg["model"], "model").eval()
+    key, spec = deploy_model_spec(cfg)  # the network that ships
+    float_model = build_from_registry(spec, key).eval()
 
     # 1. calls per module (shared modules share one output scale)
     calls: collections.Counter = collections.Counter()
@@ -164,7 +170,7 @@ def check_model(cfg: Any, min_integer_share: float = 0.95, quiet: bool = False) 
     n_convs = sum(isinstance(m, nn.Conv2d) for m in float_model.modules())
 
     # 3. prepare, qconfig coverage, calibrate on the deploy input, convert
-    model = build_from_registry(cfg["model"], "model").eval()
+    model = build_from_registry(spec, key).eval()
     if hasattr(model, "fuse_model"):
         model.fuse_model()
     if hasattr(model, "set_qconfig"):
@@ -334,8 +340,7 @@ def _finish(problems, warnings, summary, share, quiet) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_stage_config(args.config, "int_infer", args.opts)
-    if "model" not in cfg:
-        raise ToolError("the config defines no `model`")
+    deploy_model_spec(cfg)  # a clear error when the config has no model
     result = check_model(cfg, args.min_integer_share, args.quiet)
     if not result["ok"]:
         print(
