@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
-from hat.data.errors import CorruptFileError
 from hat.data.pack_type import PACK_TYPES
+from hat.tools.packer_cli import run_packer
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,33 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.pack_type.lower() not in PACK_TYPES:
-        build_parser().error(
-            f"unsupported --pack-type {args.pack_type!r}: supported: {', '.join(PACK_TYPES)}"
-        )
+    parser = build_parser()
+    args = parser.parse_args(argv)
     from hat.data.packers.flyingchairs import FlyingChairsPacker
 
-    start = time.perf_counter()
-    try:
-        packer = FlyingChairsPacker(
-            src_data_dir=args.src_data_dir,
-            target_data_dir=args.target_data_dir,
-            split_name=args.split_name,
-            num_workers=args.num_workers,
-            pack_type=args.pack_type,
-            img_format=args.img_format,
-            overwrite=args.overwrite,
-            num_samples=args.num_samples,
-        )
-        count = packer()
-    except (FileNotFoundError, FileExistsError, CorruptFileError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        print("nothing was written to the target", file=sys.stderr)
-        return 1
-    secs = time.perf_counter() - start
-    print(f"packed {count} {args.split_name} pairs into {packer.target} in {secs:.1f} s")
-    return 0
+    return run_packer(parser, args, FlyingChairsPacker, "pairs")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,52 @@
+"""What every dataset packer command does after parsing: check the pack type, build the packer,
+run it, report (a clear one-line error and nothing written on bad input)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hat.data.errors import CorruptFileError
+from hat.data.pack_type import PACK_TYPES
+
+__all__ = ["run_packer"]
+
+
+def run_packer(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    make_packer: Callable[..., Any],
+    unit: str,
+    **extra: Any,
+) -> int:
+    """``make_packer(src_data_dir=..., target_data_dir=..., split_name=..., num_workers=...,
+    pack_type=..., img_format=..., overwrite=..., num_samples=..., **extra)()``; returns the
+    exit code and prints ``packed N <split> <unit> into <target>``."""
+    if args.pack_type.lower() not in PACK_TYPES:
+        parser.error(
+            f"unsupported --pack-type {args.pack_type!r}: supported: {', '.join(PACK_TYPES)}"
+        )
+    start = time.perf_counter()
+    try:
+        packer = make_packer(
+            src_data_dir=args.src_data_dir,
+            target_data_dir=args.target_data_dir,
+            split_name=args.split_name,
+            num_workers=args.num_workers,
+            pack_type=args.pack_type,
+            img_format=args.img_format,
+            overwrite=args.overwrite,
+            num_samples=args.num_samples,
+            **extra,
+        )
+        count = packer()
+    except (FileNotFoundError, FileExistsError, CorruptFileError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print("nothing was written to the target", file=sys.stderr)
+        return 1
+    secs = time.perf_counter() - start
+    print(f"packed {count} {args.split_name} {unit} into {packer.target} in {secs:.1f} s")
+    return 0
