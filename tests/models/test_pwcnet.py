@@ -133,10 +133,52 @@ def test_no_context_and_errors():
         build_from_registry(bad)
 
 
-def test_quantization_api_is_callable():
-    model = tiny()
+def test_fuse_model_equalizes_cost_volumes_once_and_keeps_the_function():
+    """``fuse_model`` multiplies every level's cost volume by ``quant_cost_volume_gain``
+    (default 8) and divides the weights that read it: same float output, applied once."""
+    torch.manual_seed(0)
+    model = tiny().eval()
+    img = torch.randn(1, 6, 64, 64)
+    with torch.no_grad():
+        before = model({"img": img})
+    levels = list(model.head.levels.values())
+    assert [lvl.corr.gain for lvl in levels] == [1.0] * 5
+    weights_before = [lvl.decoder.convs[0].conv.weight.clone() for lvl in levels]
     model.fuse_model()
+    assert [lvl.corr.gain for lvl in levels] == [8.0] * 5
+    # the decoder's first conv reads the cost volume first: those input channels are / 8
+    for lvl, w0 in zip(levels, weights_before):
+        k = lvl.corr.out_channels
+        w = lvl.decoder.convs[0].conv.weight
+        torch.testing.assert_close(w[:, :k], w0[:, :k] / 8.0)
+        assert torch.equal(w[:, k:], w0[:, k:])
+    with torch.no_grad():
+        after = model({"img": img})
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-5)
+    assert not torch.equal(after, torch.zeros_like(after))
+    model.fuse_model()  # a second call must not rescale again
+    assert [lvl.corr.gain for lvl in levels] == [8.0] * 5
+
+
+def test_set_qconfig_quantizes_model_but_not_loss():
+    from hat.quantization import get_default_qconfig
+
+    model = tiny()
     model.set_qconfig()
+    assert model.qconfig == get_default_qconfig()
+    assert model.qconfig.activation.dtype == "uint8"
+    assert model.loss.qconfig is None
+    # nothing below the task overrides the default (children inherit the task's qconfig)
+    assert getattr(model.backbone, "qconfig", None) is None
+    assert getattr(model.head, "qconfig", None) is None
+    # int16_flow_output gives the module producing the finest flow int16 activations
+    cfg = model_cfg([4, 6, 8, 8, 8, 8], 2, [8, 8, 8, 4, 4], [8, 8, 8, 8, 4, 4])
+    m16 = build_from_registry(dict(cfg, int16_flow_output=True))
+    m16.set_qconfig()
+    out = m16.flow_output_module()
+    assert out is m16.head.levels["l2"].res_add
+    assert out.qconfig.activation.dtype == "int16"
+    assert m16.qconfig.activation.dtype == "uint8"
 
 
 def _textured_pair(h=128, w=128, shift=(3, 2)):
