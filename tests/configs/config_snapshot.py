@@ -107,7 +107,8 @@ def _leaf(value: Any) -> Any:
     if hasattr(value, "dtype") and hasattr(value, "shape"):
         if getattr(value, "shape", None) == () and not isinstance(value, torch.Tensor):
             return {"scalar": type(value).__name__, "value": value.item()}
-        return {"array": type(value).__name__, "shape": list(value.shape), "dtype": str(value.dtype)}
+        shape, dtype = list(value.shape), str(value.dtype)
+        return {"array": type(value).__name__, "shape": shape, "dtype": dtype}
     if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):
         return _callable_name(value)
     if isinstance(value, torch.nn.Module):

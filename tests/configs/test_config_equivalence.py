@@ -18,7 +18,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from config_snapshot import CONFIGS, STAGES, load, snapshot, snapshot_name
 
 SNAPSHOT_DIR = os.environ.get("HAT_CONFIG_SNAPSHOTS")
