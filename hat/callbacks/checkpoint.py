@@ -5,12 +5,14 @@ stage is the tool's ``--stage`` / ``HAT_TRAINING_STEP``, default ``float``)::
 
     {save_dir}/{prefix}checkpoint-last.pth.tar        every save
     {save_dir}/{prefix}checkpoint-epoch-0003.pth.tar  epoch saves (interval_by="epoch")
-    {save_dir}/{prefix}checkpoint-best.pth.tar        when the monitored metric improves
+    {save_dir}/{prefix}checkpoint-best.pth.tar        when the monitored metric improves (every
+                                                      save with ``last_is_best``)
 
 The state is collected on every rank (RNG states are gathered) and written by rank 0 only, via a
 temp file in ``save_dir`` and ``os.replace``: a crash leaves the previous file intact. The
 content is described in :mod:`hat.engine.train_state`. With ``interval_by="step"`` the ``last``
-file is refreshed every ``save_interval`` steps, which makes mid-epoch resume possible.
+file is refreshed every ``save_interval`` steps, which makes mid-epoch resume possible; with
+``interval_by=None`` the only save is the one at the end of the loop.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import logging
 import os
 from typing import Any
 
-from hat.callbacks.callback import CallbackMixin
+from hat.engine.callback import CallbackMixin
+from hat.engine.train_state import collect_training_state
 from hat.registry import OBJECT_REGISTRY
 from hat.utils.checkpoint import checkpoint_path, save_checkpoint
 from hat.utils.distributed import is_main_process
@@ -39,7 +42,8 @@ class Checkpoint(CallbackMixin):
     Args:
         save_dir: output folder (created).
         name_prefix: file name prefix; ``""`` means ``"{stage}-"``.
-        save_interval, interval_by: save every that many epochs or steps.
+        save_interval, interval_by: save every that many epochs or steps; ``interval_by=None``:
+            no periodic saves (only ``save_on_train_end``).
         save_on_train_end: save ``last`` when training ends (if not just saved).
         keep_epoch_files: also keep ``epoch-NNNN`` copies at epoch saves.
         monitor_metric_key: validation metric deciding ``best`` (None: no best file).
@@ -47,6 +51,8 @@ class Checkpoint(CallbackMixin):
         strict_match: the key must equal a metric name (else: first name containing it).
         best_refer_metric: a metric object to read instead of the validation results.
         save_hash: also write ``<file>.sha256`` next to each file.
+        last_is_best: no metric decides the best: every save also writes ``best`` (for stages
+            whose result is the final model, e.g. calibration).
     """
 
     def __init__(
@@ -54,7 +60,7 @@ class Checkpoint(CallbackMixin):
         save_dir: str,
         name_prefix: str = "",
         save_interval: int = 1,
-        interval_by: str = "epoch",
+        interval_by: str | None = "epoch",
         save_on_train_end: bool = True,
         keep_epoch_files: bool = True,
         monitor_metric_key: str | None = None,
@@ -62,9 +68,15 @@ class Checkpoint(CallbackMixin):
         strict_match: bool = False,
         best_refer_metric: Any = None,
         save_hash: bool = False,
+        last_is_best: bool = False,
     ) -> None:
-        if interval_by not in ("epoch", "step"):
-            raise ValueError(f"interval_by must be 'epoch' or 'step', got {interval_by!r}")
+        if interval_by not in ("epoch", "step", None):
+            raise ValueError(f"interval_by must be 'epoch', 'step' or None, got {interval_by!r}")
+        if last_is_best and (monitor_metric_key is not None or best_refer_metric is not None):
+            raise ValueError(
+                "last_is_best cannot be combined with monitor_metric_key/best_refer_metric "
+                "(either a metric or every save decides the best file)"
+            )
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         if save_interval < 1:
@@ -80,6 +92,7 @@ class Checkpoint(CallbackMixin):
         self.strict_match = strict_match
         self.best_refer_metric = best_refer_metric
         self.save_hash = save_hash
+        self.last_is_best = last_is_best
         self.best_value: float | None = None
         self._seen_results_step: int | None = None
         self._saved_at_step: int | None = None
@@ -123,8 +136,7 @@ class Checkpoint(CallbackMixin):
 
     # Saving ----------------------------------------------------------------------------------
     def _save(self, loop: Any, extra: list[str], best: bool) -> None:
-        from hat.engine.train_state import collect_training_state
-
+        best = best or self.last_is_best
         state = collect_training_state(loop)  # collective: every rank
         self._saved_at_step = loop.global_steps_done()
         if not is_main_process():

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from hat.callbacks.callback import CallbackMixin
+from hat.engine.callback import CallbackMixin
 from hat.registry import OBJECT_REGISTRY
 
 __all__ = ["FreezeBNStatistics"]

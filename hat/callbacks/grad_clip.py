@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hat.callbacks.callback import CallbackMixin
+from hat.engine.callback import CallbackMixin
 from hat.registry import OBJECT_REGISTRY
 from hat.utils.distributed import unwrap_model
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from hat.callbacks.callback import CallbackMixin
+from hat.engine.callback import CallbackMixin
 from hat.registry import OBJECT_REGISTRY
 
 __all__ = ["LrUpdaterBase", "CosLrUpdater", "StepDecayLrUpdater", "CyclicLrUpdater"]

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from hat.callbacks.callback import CallbackMixin
+from hat.engine.callback import CallbackMixin
 from hat.registry import OBJECT_REGISTRY
 
 __all__ = ["MetricUpdater", "format_metrics"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from hat.callbacks.callback import CallbackMixin
+from hat.engine.callback import CallbackMixin
 from hat.registry import OBJECT_REGISTRY
 from hat.utils.distributed import get_world_size
 

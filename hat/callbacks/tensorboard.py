@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hat.callbacks.callback import CallbackMixin
+from hat.engine.callback import CallbackMixin
 from hat.registry import OBJECT_REGISTRY
 from hat.utils.distributed import is_main_process
 

@@ -21,8 +21,9 @@ from typing import Any
 
 from torch import nn
 
-from hat.callbacks.callback import CallbackMixin
 from hat.callbacks.metric_updater import format_metrics
+from hat.engine.callback import CallbackMixin
+from hat.engine.predictor import Predictor
 from hat.registry import OBJECT_REGISTRY, build_from_registry
 from hat.utils.distributed import unwrap_model
 
@@ -94,8 +95,6 @@ class Validation(CallbackMixin):
 
     def validate(self, loop: Any, **kwargs: Any) -> dict[str, float]:
         """Run the validation predictor now; store and return the results."""
-        from hat.engine.predictor import Predictor
-
         started = time.perf_counter()
         model = self._model_to_evaluate(loop)
         modes = {m: m.training for m in model.modules()}

@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from hat.callbacks.callback import EVENTS, overrides_event
 from hat.data.dataloader import resumable_sampler_of, set_loader_epoch
+from hat.engine.callback import EVENTS, overrides_event
 from hat.engine.optimizer_builder import build_optimizer
 from hat.engine.train_state import (
     ResumeState,
@@ -137,10 +137,18 @@ class LoopBase:
         """Prepare the model, then run epochs until the ``stop_by`` budget is spent."""
         self.prepare()
         with self._grad_mode():
+            self._begin_loop()
             self.fire("on_loop_begin")
             while not self._budget_spent():
                 self._run_epoch()
+            self._end_loop()
             self.fire("on_loop_end")
+
+    def _begin_loop(self) -> None:
+        """Hook for subclasses: runs right before ``on_loop_begin`` fires."""
+
+    def _end_loop(self) -> None:
+        """Hook for subclasses: runs right before ``on_loop_end`` fires."""
 
     def _run_epoch(self) -> None:
         resume = self._take_resume_state()  # only the first epoch of a resumed run has one
@@ -191,7 +199,7 @@ class LoopBase:
             handler(**kwargs)
 
     def event_state(self) -> dict[str, Any]:
-        """The keyword arguments every event receives (see :mod:`hat.callbacks.callback`)."""
+        """The keyword arguments every event receives (see :mod:`hat.engine.callback`)."""
         return {
             "loop": self,
             "model": self.model,

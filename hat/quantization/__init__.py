@@ -5,7 +5,7 @@ HAT's user contract::
     model.fuse_model(); model.set_qconfig()
     hat.quantization.prepare_qat(model, inplace=True)            # QAT state
     hat.quantization.set_fake_quantize(model, FakeQuantState.CALIBRATION)
-    ... forward passes (or the Calibrator) ...
+    ... forward passes (or hat.engine.Calibrator) ...
     hat.quantization.set_fake_quantize(model, FakeQuantState.QAT) ... train ...
     int_model = hat.quantization.convert(model)                   # integer model (int_infer)
     hat.quantization.export_onnx.export_int_model_to_onnx(int_model, inputs, "m.onnx")
@@ -14,7 +14,6 @@ The ONNX/ORT helpers live in :mod:`hat.quantization.export_onnx` and
 :mod:`hat.quantization.ort_runner` (imported lazily: they import onnx/onnxruntime).
 """
 
-from hat.quantization.calibrator import Calibrator
 from hat.quantization.convert import convert, is_int_model
 from hat.quantization.converters import (
     Calibration2QAT,
@@ -53,7 +52,6 @@ from hat.quantization.utils import set_observer_averaging_constant
 
 __all__ = [
     "Calibration2QAT",
-    "Calibrator",
     "Float2Calibration",
     "Float2QAT",
     "LoadCheckpoint",

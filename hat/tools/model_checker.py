@@ -116,8 +116,8 @@ def _wants_dict(model: nn.Module) -> bool:
 
 
 def check_model(cfg: Any, min_integer_share: float = 0.95, quiet: bool = False) -> dict:
+    from hat.engine.calibrator import Calibrator
     from hat.quantization import (
-        Calibrator,
         FakeQuantState,
         convert,
         prepare_qat,
@@ -192,7 +192,11 @@ def check_model(cfg: Any, min_integer_share: float = 0.95, quiet: bool = False) 
     try:
         prepare_qat(model, inplace=True, state=FakeQuantState.CALIBRATION)
         Calibrator(
-            model, [inputs], num_steps=1, batch_processor=lambda s, b, m, d=None, **k: _call(m, b)
+            model,
+            [inputs],
+            num_steps=1,
+            device="cpu",  # the deploy inputs, conversion and export stay on the CPU
+            batch_processor=lambda s, b, m, d=None, **k: _call(m, b),
         ).fit()
         set_fake_quantize(model, FakeQuantState.VALIDATION)
         int_model = convert(model)

@@ -18,8 +18,8 @@ from hat.callbacks import (
     StatsMonitor,
     Validation,
 )
-from hat.callbacks.callback import EVENTS, CallbackMixin
 from hat.engine import MultiBatchProcessor, Predictor, Trainer
+from hat.engine.callback import EVENTS, CallbackMixin
 from hat.metrics.loss_show import LossShow
 from hat.registry import build_from_registry
 from hat.utils.config import Config

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from hat.callbacks.callback import CallbackMixin
+from hat.engine.callback import CallbackMixin
 from hat.metrics.metric import EvalMetric
 
 

@@ -6,6 +6,7 @@ from quant_helpers import SmallNet, randomize_bn
 from torch import nn
 
 import hat.nn as hnn
+from hat.engine.calibrator import Calibrator
 from hat.quantization import (
     FakeQuantState,
     convert,
@@ -13,7 +14,6 @@ from hat.quantization import (
     is_int_model,
     set_fake_quantize,
 )
-from hat.quantization.calibrator import Calibrator
 from hat.quantization.converters import (
     Calibration2QAT,
     Float2Calibration,

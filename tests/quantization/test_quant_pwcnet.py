@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from hat.quantization.calibrator import Calibrator
+from hat.engine.calibrator import Calibrator
 from hat.quantization.converters import Float2Calibration, QAT2Quantize
 from hat.quantization.export_onnx import export_int_model_to_onnx
 from hat.quantization.ort_runner import optimized_op_counts, run_onnx

@@ -1,5 +1,8 @@
 """The callback protocol: events fired by loops and batch processors, in list order.
 
+It lives beside the loop that fires it (:mod:`hat.engine.loop_base`); the callbacks of
+:mod:`hat.callbacks` build on it (``from hat.callbacks import CallbackMixin`` re-exports it).
+
 A callback is any object with some of these methods; :class:`CallbackMixin` provides no-op
 defaults and a ``state_dict``/``load_state_dict`` pair that checkpoints use. Every event is
 called with keyword arguments only; accept ``**kwargs`` and take what you need.

@@ -1,0 +1,154 @@
+"""``Calibrator``: the loop of the calibration stage (observers only, no gradients).
+
+It is a :class:`~hat.engine.loop_base.LoopBase` like the trainers: the same device handling,
+``model_convert_pipeline`` (applied in :meth:`~hat.engine.loop_base.LoopBase.prepare`), batch
+processors and callback events with the same arguments. What it adds:
+
+- one epoch of exactly ``num_steps`` steps (a shorter loader is iterated again; ``step_id`` and
+  ``global_step_id`` run from 0 to ``num_steps - 1``);
+- the model in eval mode (BatchNorm uses its running statistics) under ``torch.no_grad``, every
+  ``FakeQuantize`` in ``CALIBRATION`` state from right before ``on_loop_begin``, switched to
+  ``VALIDATION`` (weight scales refreshed) right before ``on_loop_end``;
+- with ``save_dir``, a :class:`~hat.callbacks.checkpoint.Checkpoint` callback that writes
+  ``{prefix}checkpoint-last.pth.tar`` and ``...-best.pth.tar`` once, at the loop end, in the
+  checkpoint format of every other stage (see :mod:`hat.engine.train_state`).
+
+No DDP wrapper: under a process group each rank calibrates on its shard and rank 0 writes the
+checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from hat.engine.batch_processor import BasicBatchProcessor
+from hat.engine.loop_base import LoopBase
+from hat.quantization.fake_quantize import FakeQuantState, set_fake_quantize
+from hat.quantization.prepare import is_prepared
+from hat.registry import OBJECT_REGISTRY
+
+__all__ = ["Calibrator", "CalibrationBatches"]
+
+
+class CalibrationBatches:
+    """Exactly ``num_steps`` batches of ``loader``, iterating it again when it is shorter.
+
+    ``batch_size`` is the loader's. The loader's sampler epoch is never changed: every pass
+    iterates the loader as it is.
+    """
+
+    def __init__(self, loader: Iterable[Any], num_steps: int) -> None:
+        self.loader = loader
+        self.num_steps = num_steps
+        self.batch_size = getattr(loader, "batch_size", None)
+
+    def __len__(self) -> int:
+        return self.num_steps
+
+    def __iter__(self) -> Iterator[Any]:
+        produced = 0
+        while produced < self.num_steps:
+            passed = 0
+            for batch in self.loader:
+                passed += 1
+                yield batch
+                produced += 1
+                if produced >= self.num_steps:
+                    return
+            if passed == 0:
+                raise RuntimeError("Calibrator: the data loader yielded no batches")
+
+
+@OBJECT_REGISTRY.register
+class Calibrator(LoopBase):
+    """Calibrate a prepared model (or a float model plus a pipeline that prepares it).
+
+    Args:
+        model: the model, prepared for quantization or float with ``model_convert_pipeline``
+            ending in ``Float2Calibration``.
+        data_loader: iterable of batches.
+        batch_processor: default ``BasicBatchProcessor(need_grad_update=False)``.
+        num_steps: forward passes.
+        device: as for trainers: None is ``cuda:LOCAL_RANK`` when CUDA is available, else CPU;
+            an int GPU id or a device string.
+        callbacks: run in list order (the checkpoint writer, if any, runs last).
+        model_convert_pipeline: ``model -> model`` (a lazy config dict is built first), applied
+            to the CPU model in ``prepare``, as trainers do.
+        log_interval: log progress every that many steps (0: no progress log).
+        save_dir: where to write the calibration checkpoints (None: no checkpoint).
+        name_prefix: checkpoint file prefix; ``""`` means ``"{stage}-"`` (``calibration-``).
+        val_metrics: metric objects handed to callbacks (e.g. a ``Validation`` callback).
+    """
+
+    is_training = False
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data_loader: Iterable[Any],
+        batch_processor: Callable[..., Any] | None = None,
+        num_steps: int = 100,
+        device: torch.device | str | int | None = None,
+        callbacks: Sequence[Any] | None = None,
+        model_convert_pipeline: Callable[[nn.Module], nn.Module] | dict | None = None,
+        log_interval: int = 0,
+        save_dir: str | None = None,
+        name_prefix: str = "",
+        val_metrics: Any = None,
+    ) -> None:
+        if not isinstance(num_steps, int) or num_steps <= 0:
+            raise ValueError(f"Calibrator: num_steps must be a positive int, got {num_steps!r}")
+        callbacks = [c for c in (callbacks or []) if c is not None]
+        if log_interval:
+            from hat.callbacks.stats_monitor import StatsMonitor
+
+            callbacks.insert(0, StatsMonitor(log_freq=log_interval))
+        if save_dir:
+            from hat.callbacks.checkpoint import Checkpoint
+
+            callbacks.append(
+                Checkpoint(
+                    save_dir=save_dir,
+                    name_prefix=name_prefix,
+                    interval_by=None,
+                    save_on_train_end=True,
+                    last_is_best=True,
+                )
+            )
+        super().__init__(
+            model=model,
+            data_loader=CalibrationBatches(data_loader, num_steps),
+            batch_processor=batch_processor or BasicBatchProcessor(need_grad_update=False),
+            optimizer=None,
+            device=device,
+            stop_by="step",
+            num_steps=num_steps,
+            callbacks=callbacks,
+            val_metrics=val_metrics,
+            model_convert_pipeline=model_convert_pipeline,
+        )
+        self.save_dir = save_dir
+        self.name_prefix = name_prefix
+
+    def fit(self) -> nn.Module:
+        """Run the ``num_steps`` calibration steps; returns the calibrated model."""
+        super().fit()
+        return self.raw_model
+
+    def _before_optimizer(self) -> None:
+        if not is_prepared(self.model):
+            raise RuntimeError(
+                "Calibrator: model is not prepared for quantization (give a "
+                "model_convert_pipeline with Float2Calibration)"
+            )
+
+    def _begin_loop(self) -> None:
+        self.model.eval()
+        set_fake_quantize(self.model, FakeQuantState.CALIBRATION)
+
+    def _end_loop(self) -> None:
+        set_fake_quantize(self.model, FakeQuantState.VALIDATION)
