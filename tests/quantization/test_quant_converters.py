@@ -59,10 +59,22 @@ def test_load_checkpoint_errors(tmp_path):
 
 
 def test_ddp_prefix_is_stripped(tmp_path):
-    m = SmallNet(4)
+    torch.manual_seed(0)
+    m = randomize_bn(SmallNet(4))
     path = tmp_path / "ddp.pth.tar"
     torch.save({"state_dict": {"module." + k: v for k, v in m.state_dict().items()}}, path)
-    LoadCheckpoint(path)(SmallNet(4))
+    torch.manual_seed(1)
+    target = SmallNet(4)
+    assert not torch.equal(target.c1.conv.weight, m.c1.conv.weight)
+    loaded = LoadCheckpoint(path)(target)
+    assert loaded is target
+    expected = m.state_dict()
+    assert list(loaded.state_dict()) == list(expected)
+    for k, v in loaded.state_dict().items():
+        assert torch.equal(v, expected[k]), k
+    # strip_prefix=None keeps the keys: every model key is then missing
+    with pytest.raises(KeyError, match="missing"):
+        LoadCheckpoint(path, strip_prefix=None)(SmallNet(4))
 
 
 def test_calibration_and_qat_state_dicts_are_compatible(tmp_path):
