@@ -1,5 +1,9 @@
 """Our Cityscapes label table and LabelRemap against cityscapesScripts' official table."""
 
+# cityscapesScripts is a pinned dev/test requirement (requirements-dev.txt, the `test` extra):
+# imported unconditionally so that a missing package fails the suite instead of skipping the
+# comparison with the official table.
+import cityscapesscripts.helpers.labels as cs_labels
 import numpy as np
 import pytest
 import torch
@@ -11,8 +15,6 @@ from hat.data.cityscapes_labels import (
     TRAIN_ID_COLORS,
 )
 from hat.data.transforms.label_remap import LabelRemap
-
-cs_labels = pytest.importorskip("cityscapesscripts.helpers.labels")
 
 # HAT's own tuple (hat/data/datasets/cityscapes.py): -1 where Cityscapes says 255
 HAT_TUPLE = (

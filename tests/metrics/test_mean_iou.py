@@ -4,11 +4,16 @@ import math
 import os
 import socket
 
+# cityscapesScripts is a pinned dev/test requirement (requirements-dev.txt, the `test` extra):
+# imported unconditionally so that a missing package fails the suite instead of skipping the
+# comparison with the official evaluation.
+import cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as ev
 import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as tmp
+from cityscapesscripts.helpers.labels import labels, trainId2label
 
 from hat.data.cityscapes_labels import CITYSCAPES_CLASSES
 from hat.metrics.mean_iou import MeanIOU
@@ -107,9 +112,6 @@ def test_global_ignore_index_and_table():
 
 
 def test_matches_cityscapesscripts_iou():
-    ev = pytest.importorskip("cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling")
-    from cityscapesscripts.helpers.labels import labels, trainId2label
-
     g = np.random.default_rng(1)
     target = g.integers(0, 20, (3, 20, 30))
     target[target == 19] = 255
