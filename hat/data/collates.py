@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ def collate_2d(batch: Sequence[Any]) -> Any:
     """Merge a list of samples into a batch.
 
     - tensors / numpy arrays of equal shape -> stacked ``(B, ...)`` tensor (unequal -> list);
+      mixed dtypes (e.g. uint8 and float32 images) are promoted to the common one;
     - numbers -> 1-D tensor (bools, ints int64, floats float32);
     - strings, bytes, None -> list;
     - dicts -> dict collated key by key (recursively);
@@ -51,6 +53,8 @@ def collate_2d(batch: Sequence[Any]) -> Any:
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
     if len({tuple(t.shape) for t in tensors}) != 1:
         return tensors
+    dtype = functools.reduce(torch.promote_types, (t.dtype for t in tensors))
+    tensors = [t.to(dtype) for t in tensors]
     out = None
     if torch.utils.data.get_worker_info() is not None:
         # in a worker: stack straight into shared memory, saving a copy when sent to the parent

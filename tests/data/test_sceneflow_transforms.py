@@ -35,7 +35,7 @@ def test_crop_cuts_images_and_disparity_at_one_window():
 def test_to_tensor_layout():
     item = _item()
     out = ToTensor(to_yuv=False, use_yuv_v2=False)(item)
-    assert out["img"].shape == (6, 6, 10) and out["img"].dtype == torch.float32
+    assert out["img"].shape == (6, 6, 10) and out["img"].dtype == torch.uint8
     np.testing.assert_array_equal(out["img"][3:].permute(1, 2, 0).numpy(), item["img"][1])
     assert out["gt_disp"].shape == (1, 6, 10) and out["gt_disp"].dtype == torch.float32
     np.testing.assert_array_equal(out["gt_disp"][0].numpy(), item["gt_disp"])

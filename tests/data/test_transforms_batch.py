@@ -51,12 +51,15 @@ def test_to_tensor_layout():
     img1, img2 = (rng.integers(0, 256, (4, 5, 3), dtype=np.uint8) for _ in range(2))
     flow = rng.normal(size=(4, 5, 2)).astype(np.float32)
     out = ToTensor(to_yuv=False)({"img": [img1, img2], "gt_flow": flow, "img_name": 7})
-    assert out["img"].dtype == torch.float32 and out["img"].shape == (6, 4, 5)
+    assert out["img"].dtype == torch.uint8 and out["img"].shape == (6, 4, 5)
+    assert out["gt_flow"].dtype == torch.float32
     assert out["img"].is_contiguous() and out["gt_flow"].is_contiguous()
     np.testing.assert_array_equal(out["img"][:3].permute(1, 2, 0).numpy(), img1)
     np.testing.assert_array_equal(out["img"][3:].permute(1, 2, 0).numpy(), img2)
     np.testing.assert_array_equal(out["gt_flow"].permute(1, 2, 0).numpy(), flow)
     assert out["img_name"] == 7
+    as_float = ToTensor(img_dtype="float32")({"img": [img1, img2]})["img"]
+    assert as_float.dtype == torch.float32 and torch.equal(as_float, out["img"].float())
 
 
 def test_normalize_and_adapter():

@@ -127,6 +127,11 @@ class SegRandomAffine:
         self.label_fill_value = float(label_fill_value)
         self.p = {"rotate": rotate_p, "translate": translate_p, "scale": scale_p, "shear": shear_p}
 
+    @property
+    def resamples_img(self) -> bool:
+        """True when warped image values may fall between integers (a uint8 image is rounded)."""
+        return self.interpolation != "nearest" or not self.fill.is_integer()
+
     def _draw(self, h: int, w: int) -> torch.Tensor | None:
         """A forward ``(2, 3)`` matrix, or None when no component was drawn."""
         angle, tx, ty, s, shx, shy = 0.0, 0.0, 0.0, 1.0, 0.0, 0.0

@@ -18,6 +18,8 @@ class BgrToYuv444:
 
     ``rgb_input=True``: the groups are RGB (the datasets' default ``to_rgb=True``); else BGR.
     Accepts ``(3k, H, W)`` / ``(B, 3k, H, W)`` tensors or a list of ``(H, W, 3)`` uint8 arrays.
+    A tensor comes out floating point: an integer (uint8) one as float32 with the same YUV
+    levels a float32 input gives, so this is where a uint8 batch becomes the model's float input.
     """
 
     def __init__(self, rgb_input: bool = False) -> None:
@@ -27,7 +29,8 @@ class BgrToYuv444:
         out = dict(sample)
         img = sample["img"]
         if isinstance(img, torch.Tensor):
-            out["img"] = rgb_to_yuv444(img, self.rgb_input)
+            dtype = None if img.is_floating_point() else torch.float32
+            out["img"] = rgb_to_yuv444(img, self.rgb_input, dtype)
         elif isinstance(img, (list, tuple)):
             out["img"] = type(img)(self._numpy(i) for i in img)
         else:

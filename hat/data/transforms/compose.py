@@ -17,6 +17,8 @@ class Compose:
     """Apply ``transforms`` in order: ``sample = t(sample)``.
 
     Items may be built callables or config dicts (``dict(type=...)``), which are built here.
+    An item with a ``for_pipeline(later)`` method (``ToTensor``) is replaced by what it returns
+    for the transforms that follow it (e.g. float32 images before a bilinear warp).
     """
 
     def __init__(self, transforms: Sequence[Transform | dict]) -> None:
@@ -27,6 +29,9 @@ class Compose:
             if not callable(t):
                 raise TypeError(f"transforms[{i}] is not callable: {t!r}")
             self.transforms.append(t)
+        for i, t in enumerate(self.transforms):
+            if hasattr(t, "for_pipeline"):
+                self.transforms[i] = t.for_pipeline(self.transforms[i + 1 :])
 
     def __call__(self, sample: Any) -> Any:
         for t in self.transforms:

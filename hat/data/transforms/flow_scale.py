@@ -37,6 +37,15 @@ class FlowRandomAffineScale:
         self.interpolation = interpolation_mode(interpolation)
         self.fill = float(fill)
 
+    @property
+    def resamples_img(self) -> bool:
+        """True when img2's values may fall between integers (a uint8 image is rounded)."""
+        return (
+            self.scale_p > 0
+            and self.scale_r > 0
+            and (self.interpolation != "nearest" or not self.fill.is_integer())
+        )
+
     def __call__(self, sample: dict) -> dict:
         b = sample["img"].shape[0] if is_batched(sample["img"]) else 1
         draws = torch.rand(b) < self.scale_p

@@ -73,12 +73,15 @@ _YUV_FROM_RGB = torch.tensor(
 _YUV_OFFSET = torch.tensor([0.0, 128.0, 128.0], dtype=torch.float64)
 
 
-def rgb_to_yuv444(img: torch.Tensor, rgb_input: bool = True) -> torch.Tensor:
+def rgb_to_yuv444(
+    img: torch.Tensor, rgb_input: bool = True, dtype: torch.dtype | None = None
+) -> torch.Tensor:
     """Convert every 3-channel group of ``img`` ``(..., 3k, H, W)`` (values 0..255) to YUV444.
 
     Y = 0.299R + 0.587G + 0.114B, U = -0.1687R - 0.3313G + 0.5B + 128,
     V = 0.5R - 0.4187G - 0.0813B + 128, rounded and clamped to 0..255 like a uint8 camera image.
-    ``rgb_input=False`` means the groups are BGR. The result keeps ``img``'s dtype.
+    ``rgb_input=False`` means the groups are BGR. The result has ``dtype`` (default: ``img``'s;
+    the levels are whole numbers, so any dtype holds them exactly).
     """
     if img.dim() < 3 or img.shape[-3] % 3:
         raise ValueError(f"rgb_to_yuv444: expected (..., 3k, H, W), got {tuple(img.shape)}")
@@ -91,7 +94,7 @@ def rgb_to_yuv444(img: torch.Tensor, rgb_input: bool = True) -> torch.Tensor:
     off = _YUV_OFFSET.to(device=img.device, dtype=work).view(3, 1, 1)
     yuv = torch.einsum("ij,...jhw->...ihw", mat, x.to(work)) + off
     yuv = yuv.round_().clamp_(0, 255)
-    return yuv.reshape(img.shape).to(img.dtype)
+    return yuv.reshape(img.shape).to(img.dtype if dtype is None else dtype)
 
 
 def warp_affine(

@@ -90,6 +90,11 @@ class SegResize:
         self.label_interpolation = interpolation_mode(label_interpolation)
         self.antialias = antialias
 
+    @property
+    def resamples_img(self) -> bool:
+        """True when resized image values may fall between integers (uint8 is rounded)."""
+        return self.interpolation != "nearest"
+
     def __call__(self, sample: dict) -> dict:
         if isinstance(sample["img"], np.ndarray):  # one (H, W, C) numpy image
             img, restore = _numpy_to_bchw(sample["img"])
