@@ -17,20 +17,36 @@ The default implementation (``FAKE_QUANT_IMPL = "fast"``) is composed of in-plac
 ops, about 3x faster than torch's fake-quant kernel on this CPU (measured 3.5 vs 10.5 ms for
 3.1M elements, one thread); torch's kernels are used with ``FAKE_QUANT_IMPL = "torch"`` and
 while ``torch.onnx`` exports (they map to QuantizeLinear/DequantizeLinear).
+
+``qmin``/``qmax`` are the storage dtype's range, or half of it when the spec's ``reduce_range``
+resolves to True (7-bit weights ``[-64, 63]``, see :mod:`hat.quantization.cpu_features`); the
+observer computes the scale for that range, so the integer model's weights (``round(w_fq /
+scale)``) and the exported int8 initializers stay inside it. The range is recorded in the buffer
+``quant_range``; loading a checkpoint recorded with another range raises, unless the model's
+``reduce_range`` was set explicitly (then the loaded weight ranges are re-quantized to the
+model's, with a warning: the QAT-trained rounding is lost).
 """
 
 from __future__ import annotations
 
 import enum
+import warnings
 
 import torch
 from torch import nn
 
+from hat.quantization.cpu_features import detect_cpu_int8_features
 from hat.quantization.observers import ObserverBase, build_observer
-from hat.quantization.qconfig import QuantSpec
-from hat.quantization.qdtypes import get_qdtype
+from hat.quantization.qconfig import QuantSpec, resolve_reduce_range
+from hat.quantization.qdtypes import get_qdtype, reduced_range
 
-__all__ = ["FakeQuantState", "FakeQuantize", "set_fake_quantize", "get_fake_quantize_state"]
+__all__ = [
+    "FakeQuantState",
+    "FakeQuantize",
+    "WeightRangeMismatchError",
+    "set_fake_quantize",
+    "get_fake_quantize_state",
+]
 
 
 # "fast": the composed kernel below (default; ~3x faster than torch's fake-quant kernel on
@@ -86,19 +102,24 @@ class FakeQuantize(nn.Module):
     """Observer + fake quant for one tensor (per tensor or per channel).
 
     Buffers ``scale`` (float32) and ``zero_point`` (int32) have shape ``()`` or ``(C,)`` from
-    construction on, so calibration and QAT checkpoints share keys and shapes.
+    construction on, so calibration and QAT checkpoints share keys and shapes; ``quant_range``
+    (int32 ``[qmin, qmax]``) records the integer range the scales belong to. ``qdtype`` is the
+    storage dtype; ``qmin``/``qmax`` the range actually used (reduced for 7-bit weights).
     """
 
     def __init__(self, spec: QuantSpec, num_channels: int = 1) -> None:
         super().__init__()
         self.spec = spec
         self.qdtype = get_qdtype(spec.dtype)
+        self.reduce_range = resolve_reduce_range(spec.reduce_range)
+        qrange = reduced_range(self.qdtype) if self.reduce_range else self.qdtype
+        self.qmin, self.qmax = qrange.qmin, qrange.qmax
         self.symmetric = spec.symmetric
         self.ch_axis = spec.ch_axis if spec.per_channel else None
         shape = (num_channels,) if spec.per_channel else ()
         self.observer: ObserverBase = build_observer(
             spec.observer,
-            qdtype=self.qdtype,
+            qdtype=qrange,
             symmetric=spec.symmetric,
             ch_axis=self.ch_axis,
             num_channels=num_channels,
@@ -107,6 +128,7 @@ class FakeQuantize(nn.Module):
         )
         self.register_buffer("scale", torch.ones(shape, dtype=torch.float32))
         self.register_buffer("zero_point", torch.zeros(shape, dtype=torch.int32))
+        self.register_buffer("quant_range", torch.tensor([self.qmin, self.qmax], dtype=torch.int32))
         self.fixed_scale = spec.fixed_scale
         if spec.fixed_scale is not None:
             self.scale.fill_(float(spec.fixed_scale))
@@ -138,23 +160,23 @@ class FakeQuantize(nn.Module):
         self.zero_point.copy_(zp)
 
     def fake_quant(self, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
-        q = self.qdtype
+        qmin, qmax = self.qmin, self.qmax
         if FAKE_QUANT_IMPL == "torch" or torch.onnx.is_in_onnx_export():
             if relu:
                 x = torch.relu(x)
             if self.ch_axis is None:
                 return torch.fake_quantize_per_tensor_affine(
-                    x, self.scale, self.zero_point, q.qmin, q.qmax
+                    x, self.scale, self.zero_point, qmin, qmax
                 )
             return torch.fake_quantize_per_channel_affine(
-                x, self.scale, self.zero_point, self.ch_axis, q.qmin, q.qmax
+                x, self.scale, self.zero_point, self.ch_axis, qmin, qmax
             )
         scale, zp = self.scale, self.zero_point
         if self.ch_axis is not None:
             shape = [1] * x.dim()
             shape[self.ch_axis] = -1
             scale, zp = scale.reshape(shape), zp.reshape(shape)
-        return _FakeQuant.apply(x, scale, zp.to(x.dtype), q.qmin, q.qmax, relu)
+        return _FakeQuant.apply(x, scale, zp.to(x.dtype), qmin, qmax, relu)
 
     def forward(self, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
         """Observe/fake-quantize ``x``; ``relu=True`` fuses a preceding ReLU (same values as
@@ -165,11 +187,78 @@ class FakeQuantize(nn.Module):
             return self.fake_quant(x, relu=relu)
         return torch.relu(x) if relu else x
 
+    # ------------------------------------------------------------------------------------
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
+        key = prefix + "quant_range"
+        mine = (self.qmin, self.qmax)
+        if key in state_dict:
+            theirs: tuple[int, ...] | None = tuple(int(v) for v in state_dict[key].reshape(-1))
+        elif prefix + "scale" in state_dict:
+            # written before the range was recorded: the full range of the dtype
+            theirs = (self.qdtype.qmin, self.qdtype.qmax)
+        else:
+            theirs = None  # e.g. a float checkpoint: no quantization parameters at all
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+        if key not in state_dict and theirs is not None and key in missing_keys:
+            missing_keys.remove(key)
+        self.quant_range.copy_(torch.tensor(mine, dtype=torch.int32))
+        if theirs is None or theirs == mine:
+            return
+        if self.spec.reduce_range == "auto":
+            # raised, not appended to error_msgs: callers shorten load_state_dict's errors
+            raise WeightRangeMismatchError.build(prefix[:-1] or "(root)", theirs, mine)
+        warnings.warn(
+            f"weight quantization ranges recorded for [{theirs[0]}, {theirs[-1]}] are "
+            f"re-quantized to [{mine[0]}, {mine[1]}] (reduce_range={self.spec.reduce_range!r} "
+            "set explicitly): the rounding learned in QAT is lost, expect an accuracy change; "
+            "fine-tune with QAT (or recalibrate) and re-validate",
+            stacklevel=2,
+        )
+        if self.fixed_scale is None and self.observer.initialized:
+            scale, zp = self.observer.calculate_qparams()
+            self.scale.copy_(scale)
+            self.zero_point.copy_(zp)
+
     def extra_repr(self) -> str:
         fixed = f", fixed_scale={self.fixed_scale}" if self.fixed_scale is not None else ""
+        rng = f", range=[{self.qmin}, {self.qmax}]" if self.reduce_range else ""
         return (
-            f"dtype={self.qdtype.name}, symmetric={self.symmetric}, ch_axis={self.ch_axis}, "
+            f"dtype={self.qdtype.name}{rng}, symmetric={self.symmetric}, ch_axis={self.ch_axis}, "
             f"observe={self.observe_enabled}, fake_quant={self.fake_quant_enabled}{fixed}"
+        )
+
+
+class WeightRangeMismatchError(ValueError):
+    """A checkpoint's weight quantization range differs from the model's ``"auto"`` one."""
+
+    @classmethod
+    def build(
+        cls, name: str, theirs: tuple[int, ...], mine: tuple[int, int]
+    ) -> WeightRangeMismatchError:
+        cpu = detect_cpu_int8_features()
+        if mine[1] < theirs[-1]:  # the checkpoint has full-range weights, the model 7-bit ones
+            choice = (
+                "False keeps the checkpoint's full-range weights (right when the model runs on "
+                "a CPU with VNNI or on ARM; on a CPU without VNNI ONNX Runtime will not match "
+                "int_infer bit for bit), True re-quantizes them to the reduced range (accuracy "
+                "risk: fine-tune with QAT or recalibrate, and re-validate)"
+            )
+        else:
+            choice = (
+                "True keeps the checkpoint's reduced-range weights (exact on every CPU), False "
+                "re-quantizes them to the full range (re-validate)"
+            )
+        return cls(
+            f"weight quantizer {name}: range [{theirs[0]}, {theirs[-1]}] in the checkpoint but "
+            f"[{mine[0]}, {mine[1]}] in the model (the others alike): "
+            f"weight_reduce_range='auto' resolved on this CPU (ISA {cpu.isa}: ONNX Runtime's "
+            f"u8 x s8 kernel is {cpu.u8s8_kernel}), and 'auto' never re-quantizes a trained "
+            "model. Set it explicitly (get_default_qconfig(weight_reduce_range=...) or the "
+            f"convert pipeline's qconfig_params=dict(weight_reduce_range=...)): {choice}"
         )
 
 

@@ -73,7 +73,8 @@ class ObserverBase(nn.Module):
     """Tracks ``min_val``/``max_val`` with an EMA (``averaging_constant``).
 
     Args:
-        qdtype: target quantized dtype (its range matters for ``mse``/``kl`` and qparams).
+        qdtype: target quantized dtype (its range matters for ``mse``/``kl`` and qparams;
+            a :func:`~hat.quantization.qdtypes.reduced_range` one for 7-bit weights).
         symmetric: symmetric (zero point fixed) or asymmetric quantization.
         ch_axis: channel axis for per-channel ranges (``None``: per tensor).
         num_channels: size of ``ch_axis`` (buffers are allocated up front so that state dicts

@@ -19,6 +19,12 @@ and ``activation_{calibration,qat}_qkwargs`` (observer arguments such as ``perce
 ``set_qconfig()``; weights, dtypes and fixed scales are untouched). Every observer keeps the
 same state (``min_val``/``max_val``), so a calibration checkpoint loads into the QAT model
 whatever observers the two stages use.
+
+``weight_reduce_range`` (``True``, ``False`` or ``"auto"``; both stages) sets the weight spec's
+``reduce_range``: 7-bit weights ``[-64, 63]`` that ONNX Runtime's u8 x s8 kernels cannot
+saturate on x86 CPUs without VNNI (see :mod:`hat.quantization.cpu_features`). ``"auto"``
+decides from the CPU the process runs on, so a config meant for another deployment CPU should
+give ``True``/``False``; give the same value to every stage (calibration, QAT, int_infer).
 """
 
 from __future__ import annotations
@@ -30,14 +36,15 @@ from typing import Any
 from torch import nn
 
 from hat.quantization.observers import OBSERVERS, ObserverBase
-from hat.quantization.qconfig import QConfig
+from hat.quantization.qconfig import REDUCE_RANGE_CHOICES, QConfig
 
 __all__ = ["QCONFIG_PARAM_KEYS", "apply_qconfig_params", "check_qconfig_params"]
 
 STAGES = ("calibration", "qat")
+WEIGHT_REDUCE_RANGE_KEY = "weight_reduce_range"
 QCONFIG_PARAM_KEYS = tuple(
     f"activation_{stage}_{what}" for stage in STAGES for what in ("observer", "qkwargs")
-)
+) + (WEIGHT_REDUCE_RANGE_KEY,)
 _SPEC_KWARGS = ("averaging_constant",)
 
 
@@ -61,6 +68,13 @@ def check_qconfig_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
         raise KeyError(
             f"qconfig_params: unknown key(s) {unknown}; expected some of {list(QCONFIG_PARAM_KEYS)}"
         )
+    if WEIGHT_REDUCE_RANGE_KEY in out:
+        value = out[WEIGHT_REDUCE_RANGE_KEY]
+        if not (isinstance(value, bool) or value == "auto"):
+            raise ValueError(
+                f"qconfig_params.{WEIGHT_REDUCE_RANGE_KEY} must be one of "
+                f"{list(REDUCE_RANGE_CHOICES)}, got {value!r}"
+            )
     for stage in STAGES:
         obs = out.get(f"activation_{stage}_observer")
         if obs is not None and obs not in OBSERVERS:
@@ -96,15 +110,16 @@ def _updated(qconfig: QConfig, observer: str | None, qkwargs: Mapping[str, Any])
 
 
 def apply_qconfig_params(model: nn.Module, params: Mapping[str, Any] | None, stage: str) -> int:
-    """Apply the ``stage`` (``"calibration"`` or ``"qat"``) keys of ``params`` to every
-    ``qconfig`` attribute in ``model`` (call after ``set_qconfig()``, before ``prepare_qat``).
-    Returns the number of qconfigs changed."""
+    """Apply the ``stage`` (``"calibration"`` or ``"qat"``) keys of ``params`` and
+    ``weight_reduce_range`` to every ``qconfig`` attribute in ``model`` (call after
+    ``set_qconfig()``, before ``prepare_qat``). Returns the number of qconfigs changed."""
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
     params = check_qconfig_params(params)
     observer = params.get(f"activation_{stage}_observer")
     qkwargs = dict(params.get(f"activation_{stage}_qkwargs") or {})
-    if observer is None and not qkwargs:
+    reduce_range = params.get(WEIGHT_REDUCE_RANGE_KEY)
+    if observer is None and not qkwargs and reduce_range is None:
         return 0
     if observer is None and set(qkwargs) - set(_SPEC_KWARGS):
         raise KeyError(
@@ -115,6 +130,9 @@ def apply_qconfig_params(model: nn.Module, params: Mapping[str, Any] | None, sta
     for m in model.modules():
         qc = getattr(m, "qconfig", None)
         if isinstance(qc, QConfig):
-            m.qconfig = _updated(qc, observer, qkwargs)
+            new = _updated(qc, observer, qkwargs)
+            if reduce_range is not None:
+                new = new.replace(weight=new.weight.replace(reduce_range=reduce_range))
+            m.qconfig = new
             changed += 1
     return changed

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 
-__all__ = ["QDType", "get_qdtype", "QDTYPES"]
+__all__ = ["QDType", "get_qdtype", "QDTYPES", "reduced_range"]
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,15 @@ def get_qdtype(name: str | QDType) -> QDType:
     if key not in QDTYPES:
         raise ValueError(f"unknown quantized dtype {name!r}; choose from {sorted(QDTYPES)}")
     return QDTYPES[key]
+
+
+def reduced_range(qdtype: str | QDType) -> QDType:
+    """``qdtype`` with half its range and the same storage (one bit less): ``int8`` ->
+    ``[-64, 63]``, ``uint8`` -> ``[0, 127]``. ONNX Runtime's ``reduce_range``: 7-bit weights
+    keep the u8 x s8 pair sums of ``vpmaddubsw`` (AVX2/AVX512 without VNNI) inside int16
+    (``2 * 255 * 64 = 32640 <= 32767``); see :mod:`hat.quantization.cpu_features`."""
+    qd = get_qdtype(qdtype)
+    full = QDTYPES[qd.name]
+    if (qd.qmin, qd.qmax) != (full.qmin, full.qmax):
+        raise ValueError(f"{qd.name} range [{qd.qmin}, {qd.qmax}] is already reduced")
+    return dataclasses.replace(qd, qmin=qd.qmin // 2, qmax=qd.qmax // 2)
