@@ -12,9 +12,10 @@ returns plain int64 indices (the same for the integers as for the real values). 
 returns a tensor raises :class:`QTensorOpError`, naming the op: wrap it in a ``hat.nn`` module
 (Add, Mul, Concat, ...) or leave the quantized region with ``DeQuantStub`` first.
 
-During ONNX export (:mod:`hat.quantization.tracing`) every such op also records its ONNX node,
-and model inputs travel as :class:`TracedTensor` (float) so that float glue code in front of the
-``QuantStub`` (e.g. slicing a 6-channel image pair) is recorded too.
+During ONNX export (:mod:`hat.quantization.tracing`) every such op also records its ONNX node
+(:mod:`hat.quantization.onnx_tensor_ops`), and model inputs travel as :class:`TracedTensor`
+(float) so that float glue code in front of the ``QuantStub`` (e.g. slicing a 6-channel image
+pair) is recorded too. The allowed ops are listed in :mod:`hat.quantization.qtensor_ops`.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 
 from hat.quantization import tracing
+from hat.quantization.onnx_tensor_ops import emit_argmax, emit_float_op, emit_layout
 from hat.quantization.qdtypes import QDType, get_qdtype
+from hat.quantization.qtensor_ops import CONCAT_OPS, LAYOUT_OPS, QTensorOpError, call_arg
 
 __all__ = [
     "QTensor",
@@ -37,10 +39,6 @@ __all__ = [
     "is_qtensor",
     "make_traced",
 ]
-
-
-class QTensorOpError(RuntimeError):
-    """An op that would silently break quantization semantics was applied to a QTensor."""
 
 
 def plain(t: torch.Tensor) -> torch.Tensor:
@@ -78,60 +76,6 @@ def make_traced(data: torch.Tensor, name: str | None = None) -> TracedTensor:
         t = data.as_subclass(TracedTensor)
     t.trace_name = name
     return t
-
-
-# --------------------------------------------------------------------------------------------
-# op classification
-# --------------------------------------------------------------------------------------------
-_RESHAPES = {
-    "reshape",
-    "view",
-    "flatten",
-    "unflatten",
-    "squeeze",
-    "unsqueeze",
-    "view_as",
-    "reshape_as",
-}
-_ALIASES = {"contiguous", "clone", "detach", "to", "cpu", "requires_grad_", "data"}
-_LAYOUT = (
-    _RESHAPES
-    | _ALIASES
-    | {
-        "permute",
-        "transpose",
-        "__getitem__",
-        "split",
-        "chunk",
-        "unbind",
-        "max_pool2d",
-        "_max_pool2d",
-        "pad",
-        "relu",
-        "cat",
-        "concat",
-        "concatenate",
-        "stack",
-        "expand",
-        "expand_as",
-    }
-)
-_FLOAT_ARITH = {
-    "add": "Add",
-    "__add__": "Add",
-    "__radd__": "Add",
-    "sub": "Sub",
-    "__sub__": "Sub",
-    "__rsub__": "Sub",
-    "mul": "Mul",
-    "__mul__": "Mul",
-    "__rmul__": "Mul",
-    "div": "Div",
-    "__truediv__": "Div",
-    "__rtruediv__": "Div",
-    "neg": "Neg",
-    "__neg__": "Neg",
-}
 
 
 def _func_name(func: Callable) -> str:
@@ -187,219 +131,6 @@ def _same_qparams(ts: list[QTensor]) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
-# ONNX emission of layout ops
-# --------------------------------------------------------------------------------------------
-def _i64(rec: tracing.GraphRecorder, values: Any, hint: str) -> str:
-    return rec.const(np.asarray(values, dtype=np.int64).reshape(-1), hint)
-
-
-def _emit_reshape(rec: tracing.GraphRecorder, src: str, shape: torch.Size) -> str:
-    return rec.node1("Reshape", [src, _i64(rec, list(shape), "shape")], "reshape")
-
-
-def _emit_slices(
-    rec: tracing.GraphRecorder, src: str, in_shape: list[int], index: Any, out_shape: torch.Size
-) -> str:
-    if not isinstance(index, tuple):
-        index = (index,)
-    n_spec = sum(1 for i in index if i is not None and i is not Ellipsis)
-    starts, ends, axes, steps = [], [], [], []
-    sliced = list(in_shape)
-    dim = 0
-    for item in index:
-        if item is Ellipsis:
-            dim += len(in_shape) - n_spec
-            continue
-        if item is None:
-            continue
-        if isinstance(item, bool) or not isinstance(item, (int, slice)):
-            raise QTensorOpError(
-                f"export: indexing with {type(item).__name__} is not supported (use slices/ints)"
-            )
-        if isinstance(item, int):
-            s = item % in_shape[dim]
-            starts.append(s)
-            ends.append(s + 1)
-            axes.append(dim)
-            steps.append(1)
-            sliced[dim] = 1
-        else:
-            s, e, st = item.indices(in_shape[dim])
-            if st <= 0:
-                raise QTensorOpError("export: negative slice steps are not supported")
-            if (s, e, st) != (0, in_shape[dim], 1):
-                starts.append(s)
-                ends.append(e)
-                axes.append(dim)
-                steps.append(st)
-                sliced[dim] = len(range(s, e, st))
-        dim += 1
-    out = src
-    if axes:
-        out = rec.node1(
-            "Slice",
-            [
-                src,
-                _i64(rec, starts, "starts"),
-                _i64(rec, ends, "ends"),
-                _i64(rec, axes, "axes"),
-                _i64(rec, steps, "steps"),
-            ],
-            "slice",
-        )
-    if list(out_shape) != sliced:
-        out = _emit_reshape(rec, out, out_shape)
-    return out
-
-
-def _dim_arg(args: tuple, kwargs: dict, pos: int, key: str, default: Any) -> Any:
-    if len(args) > pos:
-        return args[pos]
-    return kwargs.get(key, default)
-
-
-def _emit_layout(
-    name: str,
-    args: tuple,
-    kwargs: dict,
-    src_t: torch.Tensor,
-    out: Any,
-    qt: QTensor | None,
-) -> None:
-    """Record the ONNX node(s) of a layout op; sets ``trace_name`` on the outputs."""
-    rec = tracing.current()
-    assert rec is not None
-    src = getattr(src_t, "trace_name", None)
-    if name in ("cat", "concat", "concatenate", "stack"):
-        seq = args[0] if args else kwargs["tensors"]
-        names = [getattr(t, "trace_name", None) for t in seq]
-        if any(n is None for n in names):
-            raise QTensorOpError(f"export: an input of {name} is not traced")
-        dim = _dim_arg(args, kwargs, 1, "dim", 0)
-        if name == "stack":
-            d = dim % (seq[0].dim() + 1)
-            names = [rec.node1("Unsqueeze", [n, _i64(rec, [d], "axes")], "unsq") for n in names]
-            out.trace_name = rec.node1("Concat", names, "stack", axis=d)
-        else:
-            out.trace_name = rec.node1("Concat", names, "cat", axis=dim % seq[0].dim())
-        return
-    if src is None:
-        raise QTensorOpError(f"export: input of '{name}' is not a traced tensor")
-    in_shape = list(src_t.shape)
-    if name in _ALIASES:
-        out.trace_name = src
-    elif name in _RESHAPES:
-        out.trace_name = _emit_reshape(rec, src, out.shape) if list(out.shape) != in_shape else src
-    elif name == "expand" or name == "expand_as":
-        shp = _i64(rec, list(out.shape), "shape")
-        out.trace_name = rec.node1("Expand", [src, shp], "expand")
-    elif name == "permute":
-        dims = args[1:] if len(args) > 1 else (kwargs["dims"],)
-        if len(dims) == 1 and isinstance(dims[0], (list, tuple)):
-            dims = tuple(dims[0])
-        perm = [d % len(in_shape) for d in dims]
-        out.trace_name = rec.node1("Transpose", [src], "transpose", perm=perm)
-    elif name == "transpose":
-        d0 = _dim_arg(args, kwargs, 1, "dim0", None) % len(in_shape)
-        d1 = _dim_arg(args, kwargs, 2, "dim1", None) % len(in_shape)
-        perm = list(range(len(in_shape)))
-        perm[d0], perm[d1] = perm[d1], perm[d0]
-        out.trace_name = rec.node1("Transpose", [src], "transpose", perm=perm)
-    elif name == "__getitem__":
-        out.trace_name = _emit_slices(rec, src, in_shape, args[1], out.shape)
-    elif name in ("split", "chunk", "unbind"):
-        dim = kwargs.get("dim", args[2] if len(args) > 2 else 0) % len(in_shape)
-        offset = 0
-        for piece in out:
-            size = piece.shape[dim] if name != "unbind" else 1
-            idx = tuple([slice(None)] * dim + [slice(offset, offset + size)])
-            piece.trace_name = _emit_slices(rec, src, in_shape, idx, piece.shape)
-            offset += size
-    elif name in ("max_pool2d", "_max_pool2d"):
-        k = _pair(_dim_arg(args, kwargs, 1, "kernel_size", None))
-        stride = _dim_arg(args, kwargs, 2, "stride", None)
-        stride = k if stride in (None, [], ()) else _pair(stride)
-        pad = _pair(_dim_arg(args, kwargs, 3, "padding", 0))
-        dil = _pair(_dim_arg(args, kwargs, 4, "dilation", 1))
-        ceil = int(bool(_dim_arg(args, kwargs, 5, "ceil_mode", False)))
-        out.trace_name = rec.node1(
-            "MaxPool",
-            [src],
-            "maxpool",
-            kernel_shape=k,
-            strides=stride,
-            pads=[pad[0], pad[1], pad[0], pad[1]],
-            dilations=dil,
-            ceil_mode=ceil,
-        )
-    elif name == "pad":
-        pads = list(_dim_arg(args, kwargs, 1, "pad", None))
-        mode = _dim_arg(args, kwargs, 2, "mode", "constant")
-        if mode != "constant":
-            raise QTensorOpError(f"export: pad mode {mode!r} is not supported")
-        n = len(in_shape)
-        begin, end = [0] * n, [0] * n
-        for i in range(len(pads) // 2):
-            begin[n - 1 - i] = pads[2 * i]
-            end[n - 1 - i] = pads[2 * i + 1]
-        if qt is not None:
-            value = np.array(int(qt.q_zero_point), dtype=_np_dtype(qt.q_dtype))
-        else:
-            value = np.array(_dim_arg(args, kwargs, 3, "value", 0.0) or 0.0, dtype=np.float32)
-        out.trace_name = rec.node1(
-            "Pad", [src, _i64(rec, begin + end, "pads"), rec.const(value, "pad_value")], "pad"
-        )
-    elif name == "relu":
-        if qt is None:
-            out.trace_name = rec.node1("Relu", [src], "relu")
-        else:
-            s, z, npd = float(qt.q_scale), int(qt.q_zero_point), _np_dtype(qt.q_dtype)
-            f = rec.dequantize(src, s, z, npd, "relu_in")
-            r = rec.node1("Relu", [f], "relu")
-            out.trace_name = rec.quantize(r, s, z, npd, "relu_out")
-    else:  # pragma: no cover - guarded by _LAYOUT
-        raise QTensorOpError(f"export: no ONNX emitter for '{name}'")
-
-
-def _pair(v: Any) -> list[int]:
-    if isinstance(v, int):
-        return [v, v]
-    return [int(i) for i in v]
-
-
-def _np_dtype(q: QDType) -> Any:
-    return np.dtype(str(q.torch_dtype).replace("torch.", ""))
-
-
-def _emit_float_fn(
-    rec: tracing.GraphRecorder, name: str, args: tuple, kwargs: dict, out: torch.Tensor
-) -> str:
-    """ONNX for float activations/resizes applied to traced float tensors."""
-    src = getattr(args[0], "trace_name", None)
-    if src is None:
-        raise QTensorOpError(f"export: input of '{name}' is not traced")
-    if name == "softmax":
-        dim = _dim_arg(args, kwargs, 1, "dim", None)
-        return rec.node1("Softmax", [src], "softmax", axis=int(dim) % args[0].dim())
-    if name in ("sigmoid", "tanh", "exp"):
-        return rec.node1(name.capitalize(), [src], name)
-    mode = _dim_arg(args, kwargs, 3, "mode", "nearest")
-    align = _dim_arg(args, kwargs, 4, "align_corners", None)
-    sizes = rec.const(np.array(list(out.shape), np.int64), "sizes")
-    roi = rec.const(np.zeros(0, np.float32), "roi")
-    if mode == "nearest":
-        attrs = dict(
-            mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"
-        )
-    elif mode == "bilinear":
-        ctm = "align_corners" if align else "pytorch_half_pixel"
-        attrs = dict(mode="linear", coordinate_transformation_mode=ctm)
-    else:
-        raise QTensorOpError(f"export: interpolate mode {mode!r} is not supported")
-    return rec.node1("Resize", [src, roi, "", sizes], "resize", **attrs)
-
-
-# --------------------------------------------------------------------------------------------
 # dispatch
 # --------------------------------------------------------------------------------------------
 def _run_plain(func: Callable, args: tuple, kwargs: dict) -> Any:
@@ -409,7 +140,7 @@ def _run_plain(func: Callable, args: tuple, kwargs: dict) -> Any:
 
 def _q_layout(name: str, func: Callable, args: tuple, kwargs: dict, qts: list[QTensor]) -> Any:
     q0 = qts[0]
-    if name in ("cat", "concat", "concatenate", "stack"):
+    if name in CONCAT_OPS:
         seq = args[0] if args else kwargs["tensors"]
         if not all(isinstance(t, QTensor) for t in seq) or not _same_qparams(list(seq)):
             raise QTensorOpError(
@@ -434,7 +165,7 @@ def _q_layout(name: str, func: Callable, args: tuple, kwargs: dict, qts: list[QT
         f = _run_plain(func, (plain(args[0]).float(),) + tuple(args[1:]), kwargs)
         out = _map_tensors(f, lambda t: t.to(q0.dtype))
     elif name == "pad" and is_int:
-        value = _dim_arg(args, kwargs, 3, "value", 0.0) or 0.0
+        value = call_arg(args, kwargs, 3, "value", 0.0) or 0.0
         if value != 0.0:
             raise QTensorOpError("pad of a QTensor supports value=0 only (pads with zero point)")
         a = list(args) + [None] * (4 - len(args))
@@ -449,7 +180,7 @@ def _q_layout(name: str, func: Callable, args: tuple, kwargs: dict, qts: list[QT
 
     result = _map_tensors(out, wrap)
     if tracing.is_tracing():
-        _emit_layout(name, args, kwargs, args[0] if args else q0, result, q0)
+        emit_layout(name, args, kwargs, args[0] if args else q0, result, q0)
     return result
 
 
@@ -466,20 +197,8 @@ def _argmax(func: Callable, args: tuple, kwargs: dict) -> torch.Tensor:
     if rec is None:
         return out
     x = args[0]
-    dim = _dim_arg(args, kwargs, 1, "dim", None)
-    if dim is None:
-        raise QTensorOpError("export: argmax needs an explicit dim")
-    keepdim = bool(_dim_arg(args, kwargs, 2, "keepdim", False))
-    src = getattr(x, "trace_name", None)
-    if src is None:
-        raise QTensorOpError("export: input of 'argmax' is not traced")
-    if isinstance(x, QTensor) and x.q_dtype.name not in ("uint8", "int8"):
-        s, z, npd = float(x.q_scale), int(x.q_zero_point), _np_dtype(x.q_dtype)
-        src = rec.dequantize(src, s, z, npd, "argmax_in")
     result = make_traced(out, None)
-    result.trace_name = rec.node1(
-        "ArgMax", [src], "argmax", axis=int(dim) % x.dim(), keepdims=int(keepdim)
-    )
+    result.trace_name = emit_argmax(rec, args, kwargs, x if isinstance(x, QTensor) else None)
     return result
 
 
@@ -497,7 +216,7 @@ class QTensor(torch.Tensor):
         name = _func_name(func)
         if name == "argmax":
             return _argmax(func, args, kwargs)
-        if name in _LAYOUT:
+        if name in LAYOUT_OPS:
             qts = [
                 t
                 for t in _flatten_tensors(args) + _flatten_tensors(kwargs)
@@ -552,28 +271,10 @@ class TracedTensor(torch.Tensor):
         result = _map_tensors(out, lambda t: make_traced(t, None))
         if rec is None:
             return result
-        if name in _LAYOUT:
-            _emit_layout(name, args, kwargs, args[0] if args else None, result, None)
-            return result
-        if name in _FLOAT_ARITH:
-            op = _FLOAT_ARITH[name]
-            names = []
-            operands = list(args[:2]) if op != "Neg" else [args[0]]
-            for a in operands:
-                if isinstance(a, torch.Tensor) and getattr(a, "trace_name", None):
-                    names.append(a.trace_name)
-                else:
-                    names.append(rec.const(np.asarray(_unwrap(a), dtype=np.float32), "c"))
-            if name.startswith("__r"):
-                names = names[::-1]
-            result.trace_name = rec.node1(op, names, op.lower())
+        if name in LAYOUT_OPS:
+            emit_layout(name, args, kwargs, args[0] if args else None, result, None)
             return result
         if name == "argmax":
             return _argmax(func, args, kwargs)
-        if name in ("sigmoid", "softmax", "interpolate", "tanh", "exp"):
-            result.trace_name = _emit_float_fn(rec, name, args, kwargs, result)
-            return result
-        if name in ("float",) and out.dtype == torch.float32:
-            result.trace_name = args[0].trace_name
-            return result
-        raise QTensorOpError(f"export: float op '{name}' on a traced input is not supported")
+        result.trace_name = emit_float_op(rec, name, args, kwargs, result)
+        return result
