@@ -87,10 +87,37 @@ def test_bf16_autocast_on_cpu_trains():
     model = Regressor()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     proc = BasicBatchProcessor(enable_amp=True)
+    linear_out_dtypes = []
+    model.lin.register_forward_hook(lambda mod, args, out: linear_out_dtypes.append(out.dtype))
     before = model.lin.weight.clone()
-    proc(0, batch(), model, "cpu", opt)
+    data = batch()
+    proc(0, data, model, "cpu", opt)
+    assert linear_out_dtypes == [torch.bfloat16]  # the linear layer ran under bf16 autocast
+    assert model.lin.weight.dtype == torch.float32  # master weights stay fp32
     assert proc.grad_scaler is None  # no GradScaler for bf16
     assert not torch.equal(before, model.lin.weight)
+    # The loss is the one of a bf16-autocast forward, which is not the fp32 loss.
+    with torch.no_grad():
+        with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+            autocast_loss = Regressor()(data)["losses"]["mse"]
+        fp32_loss = Regressor()(data)["losses"]["mse"]
+    assert torch.equal(proc.last_loss, autocast_loss)
+    assert not torch.equal(proc.last_loss, fp32_loss)
+
+
+def test_amp_dtype_float16_on_cpu_and_no_amp_stays_fp32():
+    dtypes = {}
+    for name, proc in (
+        ("fp16", BasicBatchProcessor(need_grad_update=False, enable_amp=True, amp_dtype="float16")),
+        ("off", BasicBatchProcessor(need_grad_update=False)),
+    ):
+        model = Regressor().eval()
+        seen = []
+        model.lin.register_forward_hook(lambda mod, args, out, seen=seen: seen.append(out.dtype))
+        with torch.no_grad():
+            proc(0, batch(), model, "cpu")
+        dtypes[name] = seen
+    assert dtypes == {"fp16": [torch.float16], "off": [torch.float32]}
 
 
 def test_prediction_processor_only_forwards():

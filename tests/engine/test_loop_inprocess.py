@@ -45,6 +45,16 @@ def toy():
     return {name: cfg[name] for name in ("ToyModel", "ToyDataset", "MSEMetric", "loss_collector")}
 
 
+def toy_update_val(metrics, batch, model_outs):
+    for metric in metrics:
+        metric.update(batch["y"], model_outs)
+
+
+def toy_update_loss(metrics, batch, model_outs):
+    for metric in metrics:
+        metric.update(model_outs["losses"])
+
+
 def make_loader(toy, size=8, batch_size=4, shuffle=True):
     return build_from_registry(
         dict(
@@ -220,8 +230,58 @@ def test_predictor_runs_a_list_of_loaders_and_computes_metrics(toy):
 
 
 def test_tensorboard_writes_scalars(toy, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     from hat.callbacks import TensorBoard
 
+    class Probe(CallbackMixin):
+        """What the loop computed, seen right before TensorBoard writes it."""
+
+        def __init__(self) -> None:
+            self.loss, self.lr, self.train, self.val = {}, {}, {}, {}
+
+        def on_step_end(self, loop=None, global_step_id=0, loss=None, optimizer=None, **kw):
+            self.loss[global_step_id + 1] = float(loss)
+            self.lr[global_step_id + 1] = optimizer.param_groups[0]["lr"]
+
+        def on_epoch_end(self, loop=None, train_metrics=None, **kw):
+            step = loop.global_steps_done()
+            self.train[step] = {k: v for m in train_metrics for k, v in m.get_dict().items()}
+            self.val[loop.val_results_step] = dict(loop.val_results)
+
+    probe = Probe()
+    val = Validation(
+        data_loader=make_loader(toy, size=8, shuffle=False),
+        batch_processor=MultiBatchProcessor(need_grad_update=False),
+        callbacks=[MetricUpdater(metric_update_func=toy_update_val, step_log_freq=0)],
+    )
     tb = TensorBoard(save_dir=str(tmp_path / "tb"), update_freq=1)
-    make_trainer(toy, [tb], train_metrics=[LossShow()]).fit()
-    assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
+    callbacks = [
+        CosLrUpdater(warmup_len=1, warmup_by="step"),
+        MetricUpdater(metric_update_func=toy_update_loss, step_log_freq=0, epoch_log_freq=0),
+        val,
+        probe,
+        tb,
+    ]
+    make_trainer(
+        toy, callbacks, num_epochs=2, train_metrics=[LossShow()], val_metrics=[toy["MSEMetric"]()]
+    ).fit()
+
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    scalars = {tag: events.Scalars(tag) for tag in events.Tags()["scalars"]}
+    assert sorted(scalars) == ["train/loss", "train/lr0", "train/mse", "val/mse"]
+
+    def read(tag):
+        return {e.step: e.value for e in scalars[tag]}
+
+    def f32(values):  # event files store float32
+        return {k: float(torch.tensor(v, dtype=torch.float32)) for k, v in values.items()}
+
+    assert read("train/loss") == f32(probe.loss) and sorted(probe.loss) == [1, 2, 3, 4]
+    assert read("train/lr0") == f32(probe.lr)
+    # 1 warmup step, then cosine from 0.01 to 0 over the 3 other steps
+    assert probe.lr == pytest.approx({1: 0.01, 2: 0.01, 3: 0.0075, 4: 0.0025}, abs=1e-12)
+    assert read("train/mse") == f32({k: v["mse"] for k, v in probe.train.items()})
+    assert read("val/mse") == f32({k: v["mse"] for k, v in probe.val.items()})
+    assert sorted(read("train/mse")) == sorted(read("val/mse")) == [2, 4]  # epoch ends
