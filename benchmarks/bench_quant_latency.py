@@ -131,8 +131,8 @@ def worker(kind: str, path: str, threads: int, seconds: float, level: str) -> di
 def prepare(tmp: str) -> dict:
     from hat.quantization import FakeQuantState, convert, prepare_qat, set_fake_quantize
     from hat.quantization.export_onnx import export_float_onnx, export_int_model_to_onnx
+    from hat.quantization.model_qconfig import default_set_qconfig
     from hat.quantization.ort_runner import classify_ops, optimized_op_counts, run_onnx
-    from hat.quantization.qconfig import default_set_qconfig
 
     x = example_input()
     fp32_path = os.path.join(tmp, "fp32.onnx")

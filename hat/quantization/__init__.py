@@ -31,6 +31,7 @@ from hat.quantization.fake_quantize import (
     set_fake_quantize,
 )
 from hat.quantization.mapping import register_qat_module
+from hat.quantization.model_qconfig import default_set_qconfig
 from hat.quantization.observers import (
     KLObserver,
     MinMaxObserver,
@@ -43,7 +44,6 @@ from hat.quantization.qat.conv import freeze_bn_stats
 from hat.quantization.qconfig import (
     QConfig,
     QuantSpec,
-    default_set_qconfig,
     get_default_qconfig,
     get_high_precision_qconfig,
 )

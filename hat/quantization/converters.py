@@ -25,8 +25,8 @@ from torch import nn
 from hat.quantization.convert import convert
 from hat.quantization.fake_quantize import FakeQuantState, set_fake_quantize
 from hat.quantization.mixed_precision import set_int16_modules
+from hat.quantization.model_qconfig import default_set_qconfig
 from hat.quantization.prepare import QAT_MODES, is_prepared, prepare_qat
-from hat.quantization.qconfig import default_set_qconfig
 from hat.quantization.qconfig_params import apply_qconfig_params, check_qconfig_params
 from hat.quantization.utils import set_observer_averaging_constant
 from hat.registry import OBJECT_REGISTRY

@@ -56,7 +56,7 @@ def prepare_qat(
     recursively, and set the fake-quant ``state`` (HAT: QAT).
 
     ``qconfig`` is inherited from the closest ancestor with a ``qconfig`` attribute; call
-    ``model.set_qconfig()`` (or :func:`hat.quantization.qconfig.default_set_qconfig`) first.
+    ``model.set_qconfig()`` (or :func:`hat.quantization.model_qconfig.default_set_qconfig`) first.
     ``qat_mode="fuse_bn"``: ConvModule2d's BN is folded into the conv (see
     :mod:`hat.quantization.qat.conv`).
     """

@@ -24,14 +24,14 @@ scheme; they export and run on ORT but mostly as DequantizeLinear -> float op ->
 (see README.md here).
 
 Modules choose their qconfig through a ``qconfig`` attribute; children inherit the parent's
-unless they set their own (``qconfig = None`` keeps a module float). :func:`default_set_qconfig`
-is what a model's ``set_qconfig()`` normally calls.
+unless they set their own (``qconfig = None`` keeps a module float).
+:func:`hat.quantization.model_qconfig.default_set_qconfig` is what a model's ``set_qconfig()``
+normally calls.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,7 +48,6 @@ __all__ = [
     "PRESETS",
     "get_default_qconfig",
     "get_high_precision_qconfig",
-    "default_set_qconfig",
     "inherited_qconfig",
     "effective_qconfigs",
     "effective_qconfig",
@@ -201,38 +200,6 @@ def get_high_precision_qconfig(qconfig: QConfig | None = None, **kwargs: Any) ->
     """``qconfig`` (default: :func:`get_default_qconfig(**kwargs)`) with a float output."""
     base = qconfig or get_default_qconfig(**kwargs)
     return base.replace(high_precision_output=True)
-
-
-def default_set_qconfig(
-    model: nn.Module,
-    qconfig: QConfig | None = None,
-    high_precision_outputs: Iterable[str] | None = None,
-    float_modules: Iterable[str] | None = None,
-    int16_modules: Iterable[str] | None = None,
-) -> nn.Module:
-    """HAT's default ``set_qconfig``: whole model gets ``qconfig`` (default preset
-    ``ort_u8s8``); the submodules named in ``high_precision_outputs`` (or in the model attribute
-    ``high_precision_outputs``, e.g. ``["head.conv_out"]``) get a high-precision output; those in
-    ``float_modules`` (or attribute ``float_modules``) stay float (``qconfig=None``); those in
-    ``int16_modules`` (or attribute ``int16_modules``) get int16 activations."""
-    qconfig = qconfig or get_default_qconfig()
-    model.qconfig = qconfig
-    names = list(high_precision_outputs or getattr(model, "high_precision_outputs", ()) or ())
-    modules = dict(model.named_modules())
-    for name in names:
-        if name not in modules:
-            raise KeyError(f"high_precision_outputs: no submodule named {name!r}")
-        modules[name].qconfig = qconfig.replace(high_precision_output=True)
-    for name in list(float_modules or getattr(model, "float_modules", ()) or ()):
-        if name not in modules:
-            raise KeyError(f"float_modules: no submodule named {name!r}")
-        modules[name].qconfig = None
-    int16 = list(int16_modules or getattr(model, "int16_modules", ()) or ())
-    if int16:
-        from hat.quantization.mixed_precision import set_int16_modules
-
-        set_int16_modules(model, int16)
-    return model
 
 
 def inherited_qconfig(module: nn.Module, parent_qconfig: QConfig | None) -> QConfig | None:
