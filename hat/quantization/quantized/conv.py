@@ -65,9 +65,9 @@ class IntConv2d(IntModule):
     # ------------------------------------------------------------------------------------
     @classmethod
     def from_qat(cls, qat: nn.Module) -> IntConv2d:
-        from hat.quantization.qat.conv import _ConvFQMixin
-
-        assert isinstance(qat, _ConvFQMixin)
+        """From a QAT convolution (:mod:`hat.quantization.qat.conv`): BN-folded weights."""
+        if not callable(getattr(qat, "folded_weight_bias", None)):
+            raise TypeError(f"{cls.__name__}.from_qat: {type(qat).__name__} is not a QAT conv")
         if float(qat.input_scale) == 0.0:
             raise RuntimeError(
                 f"{type(qat).__name__}: input scale unknown; run calibration or at least one "
