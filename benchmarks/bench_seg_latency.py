@@ -113,7 +113,7 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args)))
         return
-    from hat.tools.calops import count_ops
+    from hat.utils.op_count import count_ops
     from hat.utils.config import load_config
 
     cfg = load_config(args.config, [])

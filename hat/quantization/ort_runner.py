@@ -15,12 +15,15 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+import torch
 
 __all__ = [
     "LEVELS",
     "make_session",
     "run_onnx",
+    "optimized_graph",
     "optimized_op_counts",
+    "OrtModule",
     "classify_ops",
     "INTEGER_OPS",
     "FLOAT_COMPUTE_OPS",
@@ -122,11 +125,9 @@ def run_onnx(
     return {o.name: v for o, v in zip(sess.get_outputs(), outs)}
 
 
-def optimized_op_counts(
-    path: str | os.PathLike, level: str = "extended", save_to: str | None = None
-) -> collections.Counter:
-    """Op-type counts of the graph ORT runs after optimization at ``level`` (EXTENDED by
-    default, hardware independent); ``save_to`` keeps the optimized model for inspection."""
+def optimized_graph(path: str | os.PathLike, level: str = "extended", save_to: str | None = None):
+    """The ``onnx.ModelProto`` ORT runs after optimization at ``level`` (EXTENDED by default,
+    hardware independent); ``save_to`` keeps the optimized model for inspection."""
     import onnx
 
     if save_to is None:
@@ -136,11 +137,18 @@ def optimized_op_counts(
         tmp = save_to
     try:
         make_session(path, level, threads=1, optimized_model_path=tmp)
-        model = onnx.load(tmp)
-        return collections.Counter(n.op_type for n in model.graph.node)
+        return onnx.load(tmp)
     finally:
         if save_to is None and os.path.exists(tmp):
             os.remove(tmp)
+
+
+def optimized_op_counts(
+    path: str | os.PathLike, level: str = "extended", save_to: str | None = None
+) -> collections.Counter:
+    """Op-type counts of :func:`optimized_graph`."""
+    model = optimized_graph(path, level, save_to)
+    return collections.Counter(n.op_type for n in model.graph.node)
 
 
 def classify_ops(counts: dict[str, int]) -> dict[str, dict[str, int]]:
@@ -157,3 +165,49 @@ def classify_ops(counts: dict[str, int]) -> dict[str, dict[str, int]]:
         else:
             out["other"][op] = n
     return out
+
+
+class OrtModule(torch.nn.Module):
+    """An exported model on ONNX Runtime as a module: ``forward(batch)`` feeds the graph's
+    inputs from ``batch`` (a dict holding them by name; float32) and returns the outputs as
+    CPU tensors in ``output_template``'s structure (the model's own outputs, e.g. its output
+    on the example inputs; see :func:`hat.quantization.output_order.outputs_like`), so task
+    code (metrics, post-processing) takes them like the PyTorch model's."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        output_template: Any,
+        level: str = "all",
+        threads: int | None = 1,
+    ) -> None:
+        super().__init__()
+        from hat.quantization.output_order import named_outputs
+
+        self.path = os.fspath(path)
+        self.level = level
+        self.session = make_session(self.path, level, threads=threads)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        expected = [n for n, _ in named_outputs(output_template)]
+        if expected != self.output_names:
+            raise ValueError(
+                f"{self.path}: ONNX outputs {self.output_names} do not match the model's "
+                f"outputs {expected} (export the model again)"
+            )
+        self.output_template = output_template
+
+    def forward(self, batch: dict[str, Any]) -> Any:
+        from hat.quantization.output_order import outputs_like
+
+        missing = [n for n in self.input_names if n not in batch]
+        if missing:
+            raise KeyError(f"{self.path}: the batch lacks the model inputs {missing}")
+        feeds = {}
+        for n in self.input_names:
+            v = batch[n]
+            if hasattr(v, "detach"):
+                v = v.detach().cpu().numpy()
+            feeds[n] = np.ascontiguousarray(v, dtype=np.float32)
+        outs = self.session.run(None, feeds)
+        return outputs_like(self.output_template, [torch.from_numpy(o) for o in outs])

@@ -1,11 +1,13 @@
-"""Count a model's parameters and operations: ``python3 tools/calops.py --config CFG``."""
+"""Count a model's parameters and operations: ``python3 tools/calops.py --config CFG``.
+
+The counting is :mod:`hat.utils.op_count`; this module parses the arguments and prints.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import runpy
-from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,8 +15,9 @@ import torch
 from torch import nn
 
 from hat.utils.cli import ToolError, run_cli
+from hat.utils.op_count import count_ops, param_counts
 
-__all__ = ["count_ops", "load_config", "main", "parse_input_shape"]
+__all__ = ["build_model", "load_config", "main", "parse_input_shape"]
 
 DESCRIPTION = """\
 Build `model` from a config and count its parameters and operations on one input.
@@ -94,73 +97,8 @@ def make_inputs(spec: Any) -> dict[str, torch.Tensor]:
     return inputs
 
 
-def _correlation_hooks(model: nn.Module, macs: dict[str, int]) -> list[Any]:
-    from hat.nn import Correlation
-
-    root = type(model).__name__
-    handles = []
-    for name, mod in model.named_modules():
-        if isinstance(mod, Correlation):
-            fqn = f"{root}.{name}" if name else root
-
-            def hook(m: nn.Module, args: tuple, out: torch.Tensor, fqn: str = fqn) -> None:
-                b, c, h, w = args[0].shape
-                macs[fqn] += b * out.shape[1] * c * h * w
-
-            handles.append(mod.register_forward_hook(hook))
-    return handles
-
-
-def count_ops(model: nn.Module, inputs: Any) -> dict[str, int]:
-    """MACs per module path (``"<RootClass>.sub.module"``); ``"Global"`` is the total.
-
-    A module's count is the sum over its leaf modules (so methods such as ``upsample`` that
-    call submodules outside ``forward`` are attributed correctly); ops run outside any leaf
-    module appear only in ``"Global"``.
-    """
-    from torch.utils.flop_counter import FlopCounterMode
-
-    corr_macs: dict[str, int] = defaultdict(int)
-    handles = _correlation_hooks(model, corr_macs)
-    model.eval()
-    try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(inputs)
-    finally:
-        for h in handles:
-            h.remove()
-    # flop_counter counts 2 per multiply-add
-    counted = {name: sum(ops.values()) // 2 for name, ops in counter.get_flop_counts().items()}
-    names = list(_param_counts(model))
-    children: dict[str, list[str]] = defaultdict(list)
-    for name in names:
-        if "." in name:
-            children[name.rsplit(".", 1)[0]].append(name)
-    macs: dict[str, int] = {}
-    for name in reversed(names):  # children before parents
-        if name in corr_macs:
-            macs[name] = corr_macs[name]
-        elif children[name]:
-            macs[name] = sum(macs[c] for c in children[name])
-        else:
-            macs[name] = counted.get(name, 0)
-    # the correlation's own matmuls (banded, so they include skipped products) are replaced by
-    # its exact multiply-accumulate count
-    inside_corr = sum(counted.get(fqn, 0) for fqn in corr_macs)
-    macs["Global"] = counted.get("Global", 0) - inside_corr + sum(corr_macs.values())
-    return macs
-
-
-def _param_counts(model: nn.Module) -> dict[str, int]:
-    root = type(model).__name__
-    return {
-        (f"{root}.{n}" if n else root): sum(p.numel() for p in m.parameters())
-        for n, m in model.named_modules()
-    }
-
-
 def _print_breakdown(model: nn.Module, macs: dict[str, int], depth: int) -> None:
-    params = _param_counts(model)
+    params = param_counts(model)
     rows = [
         (name, params.get(name, 0), macs.get(name, 0))
         for name in params

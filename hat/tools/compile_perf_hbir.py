@@ -55,7 +55,7 @@ def perf(args: argparse.Namespace) -> dict:
 
     from hat.quantization.ort_runner import classify_ops, make_session, optimized_op_counts
     from hat.registry import build_from_registry
-    from hat.tools.calops import count_ops
+    from hat.utils.op_count import count_ops
     from hat.tools.deploy_common import deploy_model_spec
 
     cfg = load_stage_config(args.config, "int_infer", args.opts)

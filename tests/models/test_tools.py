@@ -43,7 +43,7 @@ def test_calops_tiny_config_counts_correlation():
 
 def test_calops_counts_match_hand_count():
     from hat.nn import ConvModule2d, Correlation
-    from hat.tools.calops import count_ops
+    from hat.utils.op_count import count_ops
 
     class Net(torch.nn.Module):
         def __init__(self):

@@ -9,7 +9,16 @@ from torch import nn
 
 from hat.quantization import tracing
 from hat.quantization.qtensor import QTensor, make_traced, plain
-from hat.quantization.quantized.base import IntModule, expect_int_qtensor, np_dtype
+from hat.quantization.quantized.base import (
+    FLOAT_ISLAND,
+    INTEGER,
+    Deployment,
+    IntModule,
+    eight_bit,
+    expect_int_qtensor,
+    is_quantized,
+    np_dtype,
+)
 from hat.quantization.quantized.intops import conv_split_plan, exact_conv2d, requantize
 
 __all__ = ["IntConv2d"]
@@ -155,6 +164,31 @@ class IntConv2d(IntModule):
         return out
 
     # ------------------------------------------------------------------------------------
+    def deployment(self, inputs, output) -> Deployment:
+        x = inputs[0]
+        if not is_quantized(x):
+            return super().deployment(inputs, output)
+        if self.high_precision:
+            if eight_bit(x):
+                return Deployment(
+                    INTEGER, "ConvInteger (int32 accumulator) + int32 bias, float32 output scale"
+                )
+            return Deployment(
+                FLOAT_ISLAND, f"{x.q_dtype.name} input: ORT has no integer conv for it; DQ -> Conv"
+            )
+        if eight_bit(x, output):
+            return Deployment(INTEGER, "QLinearConv")
+        return Deployment(
+            FLOAT_ISLAND,
+            f"{x.q_dtype.name} -> {self.out_qdtype.name}: ORT's QLinearConv takes 8-bit "
+            "tensors only; DQ -> Conv -> Q in float32",
+        )
+
+    def macs(self, inputs, output) -> int:
+        """``output elements * (C_in / groups) * kh * kw``."""
+        _, cin_g, kh, kw = self.weight.shape
+        return int(output.numel()) * int(cin_g) * int(kh) * int(kw)
+
     def _conv_attrs(self) -> dict:
         kh, kw = self.weight.shape[-2:]
         ph, pw = self.padding

@@ -23,7 +23,15 @@ from torch import nn
 
 from hat.quantization.qat.base import all_float
 from hat.quantization.qtensor import QTensor, plain
-from hat.quantization.quantized.base import IntModule, expect_int_qtensor, np_dtype
+from hat.quantization.quantized.base import (
+    INTEGER,
+    Deployment,
+    IntModule,
+    eight_bit,
+    expect_int_qtensor,
+    is_quantized,
+    np_dtype,
+)
 from hat.quantization.quantized.intops import requantize
 
 __all__ = ["IntCorrelation"]
@@ -46,6 +54,19 @@ class IntCorrelation(IntModule):
     @classmethod
     def from_qat(cls, qat: nn.Module) -> IntCorrelation:
         return cls(qat)
+
+    def deployment(self, inputs, output) -> Deployment:
+        if not all(is_quantized(x) for x in inputs):
+            return super().deployment(inputs, output)
+        if eight_bit(*inputs):
+            acc = "MatMulInteger over each pixel's shifted windows (int32)"
+        else:
+            acc = "int32 element-wise ONNX ops (Cast, Sub, Pad, Slice, Mul, ReduceSum)"
+        return Deployment(INTEGER, acc + ", then float32 requantization (Cast, Mul, Q)")
+
+    def macs(self, inputs, output) -> int:
+        """``B * (2d+1)^2 * H * W * C``: one multiply-accumulate per channel and offset."""
+        return int(output.numel()) * int(inputs[0].shape[1])
 
     def multiplier(self, channels: int) -> torch.Tensor:
         s1, s2 = (float(v) for v in self.input_scale)

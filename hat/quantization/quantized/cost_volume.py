@@ -20,7 +20,7 @@ from torch import nn
 
 from hat.quantization.qat.base import all_float
 from hat.quantization.qtensor import QTensor, plain
-from hat.quantization.quantized.base import IntModule, expect_int_qtensor, np_dtype
+from hat.quantization.quantized.base import INTEGER, IntModule, expect_int_qtensor, np_dtype
 from hat.quantization.quantized.intops import requantize
 
 __all__ = ["IntCostVolume", "gwc_accumulate", "gwc_multiplier"]
@@ -52,6 +52,17 @@ def gwc_accumulate(cl: torch.Tensor, cr: torch.Tensor, max_disp: int, groups: in
 
 class IntCostVolume(IntModule):
     """Integer cost volume (see module doc)."""
+
+    deploy_kind = INTEGER
+    deploy_note = (
+        "int32 ONNX ops (Cast, Sub, Slice, Mul, ReduceSum, Pad, Concat), then float32 "
+        "requantization (Cast, Mul, QuantizeLinear)"
+    )
+
+    def macs(self, inputs, output) -> int:
+        """``B * C * H * sum_{d < min(D, W)} (W - d)``: the products with a partner pixel."""
+        b, c, h, w = inputs[0].shape
+        return int(b * c * h * sum(w - d for d in range(min(self.max_disp, w))))
 
     def __init__(self, qat: nn.Module) -> None:
         super().__init__()

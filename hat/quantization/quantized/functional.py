@@ -15,7 +15,14 @@ from torch import nn
 
 from hat.quantization.qat.base import all_float
 from hat.quantization.qtensor import QTensor, plain
-from hat.quantization.quantized.base import IntModule, expect_int_qtensor
+from hat.quantization.quantized.base import (
+    FLOAT_ISLAND,
+    INTEGER,
+    Deployment,
+    IntModule,
+    expect_int_qtensor,
+    is_quantized,
+)
 from hat.quantization.quantized.intops import dequantize, quantize
 
 __all__ = ["IntAdd", "IntMul", "IntMulScalar", "IntConcat"]
@@ -23,6 +30,27 @@ __all__ = ["IntAdd", "IntMul", "IntMulScalar", "IntConcat"]
 
 def _dq(x: QTensor) -> torch.Tensor:
     return dequantize(plain(x), x.q_scale, int(x.q_zero_point))
+
+
+def _dtypes(xs) -> set[str]:
+    return {x.q_dtype.name for x in xs if is_quantized(x)}
+
+
+def _qlinear_deployment(kernel: str, names: set[str], extra_float_node: str = "") -> Deployment:
+    """``kernel`` (ORT's fused QLinear op) when the inputs and the output (dtype ``names``)
+    share one 8-bit type and no float node sits between DQ and Q; else a float island."""
+    if extra_float_node:
+        return Deployment(
+            FLOAT_ISLAND, f"{extra_float_node} between DQ and Q: ORT cannot fuse {kernel}"
+        )
+    if len(names) == 1 and names <= {"uint8", "int8"}:
+        return Deployment(INTEGER, kernel)
+    op = kernel.removeprefix("QLinear")
+    return Deployment(
+        FLOAT_ISLAND,
+        f"{'/'.join(sorted(names))} tensors: ORT's {kernel} takes one 8-bit type only; "
+        f"DQ -> {op} -> Q in float32",
+    )
 
 
 class _IntBinary(IntModule):
@@ -64,6 +92,14 @@ class _IntBinary(IntModule):
 
         self._emit(export)
         return out
+
+    def deployment(self, inputs, output) -> Deployment:
+        if not any(is_quantized(x) for x in inputs):
+            return super().deployment(inputs, output)
+        relu_node = self.relu and self.out_zp != self.out_qdtype.qmin
+        kernel = "QLinear" + self.onnx_op
+        names = _dtypes(inputs) | {self.out_qdtype.name}
+        return _qlinear_deployment(kernel, names, "a Relu" if relu_node else "")
 
     def _fused(self, x: QTensor, y: QTensor) -> torch.Tensor | None:
         """Output codes of the deployment runtime's fused kernel when it differs from the
@@ -150,6 +186,13 @@ class IntMulScalar(IntModule):
         self._emit(export)
         return out
 
+    def deployment(self, inputs, output) -> Deployment:
+        if not is_quantized(inputs[0]):
+            return super().deployment(inputs, output)
+        # the scalar is a uint8 constant: QLinearMul needs uint8 on every side
+        names = _dtypes(inputs) | {self.out_qdtype.name, "uint8"}
+        return _qlinear_deployment("QLinearMul", names)
+
     def extra_repr(self) -> str:
         return f"scalar={self.scalar}, " + super().extra_repr()
 
@@ -183,3 +226,9 @@ class IntConcat(IntModule):
 
         self._emit(export)
         return out
+
+    def deployment(self, inputs, output) -> Deployment:
+        xs = inputs[0] if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)) else inputs
+        if not any(is_quantized(x) for x in xs):
+            return super().deployment(inputs, output)
+        return _qlinear_deployment("QLinearConcat", _dtypes(xs) | {self.out_qdtype.name})

@@ -22,7 +22,15 @@ from torch import nn
 from hat.quantization import tracing
 from hat.quantization.qat.base import all_float
 from hat.quantization.qtensor import QTensor, make_qtensor, make_traced, plain
-from hat.quantization.quantized.base import IntModule, expect_int_qtensor
+from hat.quantization.quantized.base import (
+    DATA_MOVEMENT,
+    FLOAT_ISLAND,
+    Deployment,
+    IntModule,
+    bilinear_macs,
+    expect_int_qtensor,
+    is_quantized,
+)
 from hat.quantization.quantized.intops import dequantize, quantize
 
 __all__ = ["IntInterpolate", "ort_linear_coords", "ort_bilinear"]
@@ -196,6 +204,21 @@ class IntInterpolate(IntModule):
             "Resize", [xd, roi, *geom], "resize", mode="linear", coordinate_transformation_mode=ctm
         )
         self._q_out(rec, y, out)
+
+    def deployment(self, inputs, output) -> Deployment:
+        if not is_quantized(inputs[0]):
+            return super().deployment(inputs, output)
+        if self.mode == "nearest":
+            return Deployment(DATA_MOVEMENT, "Resize (nearest) copying integer values")
+        return Deployment(
+            FLOAT_ISLAND,
+            "ORT has no integer linear Resize: DQ -> Resize(linear) -> Q in float32 "
+            "(reproduced bit for bit by the integer model)",
+        )
+
+    def macs(self, inputs, output) -> int:
+        """Bilinear: 4 multiply-accumulates per output element; nearest: none."""
+        return 0 if self.mode == "nearest" else bilinear_macs(output)
 
     def extra_repr(self) -> str:
         s = f"mode={self.mode}, scale_factor={self.scale_factor}, size={self.size}"

@@ -15,7 +15,7 @@ from torch import nn
 from hat.quantization import tracing
 from hat.quantization.qat.base import all_float
 from hat.quantization.qtensor import QTensor, make_traced, plain
-from hat.quantization.quantized.base import IntModule, expect_int_qtensor
+from hat.quantization.quantized.base import FLOAT_ISLAND, IntModule, expect_int_qtensor
 from hat.quantization.quantized.intops import dequantize, quantize
 
 __all__ = ["IntFloatIsland"]
@@ -25,11 +25,23 @@ class IntFloatIsland(IntModule):
     """Dequantize -> float module -> quantize (see module doc)."""
 
     is_float_island = True
+    deploy_kind = FLOAT_ISLAND
 
     def __init__(self, float_module: nn.Module, out_scale, out_zero_point, out_qdtype) -> None:
         super().__init__()
         self.float_module = float_module
         self._init_output(out_scale, out_zero_point, out_qdtype)
+        self.deploy_note = (
+            f"{type(float_module).__name__} has no integer ORT kernel: DQ -> torch's ONNX "
+            "export of the float module -> Q"
+        )
+
+    def macs(self, inputs, output) -> int:
+        """The float module's multiply-accumulates (torch's flop counter) on float inputs."""
+        from hat.utils.op_count import count_call_macs
+
+        fs = [dequantize(plain(x), x.q_scale, int(x.q_zero_point)) for x in inputs]
+        return count_call_macs(self.float_module, *fs)
 
     @classmethod
     def from_qat(cls, qat: nn.Module) -> IntFloatIsland:

@@ -18,7 +18,16 @@ from torch import nn
 
 from hat.quantization.qat.base import all_float
 from hat.quantization.qtensor import QTensor, plain
-from hat.quantization.quantized.base import IntModule, expect_int_qtensor, qdtype_from_qmin
+from hat.quantization.quantized.base import (
+    FLOAT_ISLAND,
+    INTEGER,
+    Deployment,
+    IntModule,
+    eight_bit,
+    expect_int_qtensor,
+    is_quantized,
+    qdtype_from_qmin,
+)
 from hat.quantization.quantized.intops import dequantize, quantize
 
 __all__ = ["IntSigmoid", "IntSoftmax"]
@@ -45,6 +54,20 @@ class _IntLUT(IntModule):
         ):
             raise RuntimeError(f"{type(self).__name__}: input qparams differ from calibration")
 
+    kernel = ""
+
+    def deployment(self, inputs, output) -> Deployment:
+        if not is_quantized(inputs[0]):
+            return super().deployment(inputs, output)
+        if eight_bit(inputs[0], output):
+            return Deployment(INTEGER, self.kernel)
+        op = self.kernel.removeprefix("QLinear")
+        return Deployment(
+            FLOAT_ISLAND,
+            f"{self.in_qdtype.name} -> {self.out_qdtype.name}: ORT's {self.kernel} takes 8-bit "
+            f"tensors only; DQ -> {op} -> Q in float32",
+        )
+
     def _codes(self) -> torch.Tensor:
         q = self.in_qdtype
         return torch.arange(q.qmin, q.qmax + 1, dtype=torch.int32)
@@ -52,6 +75,8 @@ class _IntLUT(IntModule):
 
 class IntSigmoid(_IntLUT):
     """Sigmoid as a lookup table over all input codes."""
+
+    kernel = "QLinearSigmoid"
 
     def __init__(self, qat: nn.Module) -> None:
         super().__init__(qat)
@@ -81,6 +106,8 @@ class IntSigmoid(_IntLUT):
 
 class IntSoftmax(_IntLUT):
     """Softmax with an exp lookup table and a float32 normaliser."""
+
+    kernel = "QLinearSoftmax"
 
     def __init__(self, qat: nn.Module) -> None:
         super().__init__(qat)

@@ -27,7 +27,7 @@ from torch import nn
 from hat.quantization.qat.base import all_float
 from hat.quantization.qdtypes import QDType
 from hat.quantization.qtensor import QTensor, plain
-from hat.quantization.quantized.base import IntModule, expect_int_qtensor, np_dtype
+from hat.quantization.quantized.base import INTEGER, IntModule, expect_int_qtensor, np_dtype
 from hat.quantization.quantized.intops import requantize
 
 __all__ = ["IntSoftArgmin", "exp_table_bits", "soft_argmin_exp_table", "soft_argmin_integer"]
@@ -70,6 +70,16 @@ def soft_argmin_integer(
 
 class IntSoftArgmin(IntModule):
     """Integer soft-argmin (see module doc)."""
+
+    deploy_kind = INTEGER
+    deploy_note = (
+        "int32 exp lookup table and sums (Cast, ReduceMax, Sub, Gather, Mul, ReduceSum), then "
+        "one float32 division and requantization per pixel (Cast, Div, Mul, QuantizeLinear)"
+    )
+
+    def macs(self, inputs, output) -> int:
+        """One multiply-accumulate per candidate (the weighted sum ``sum_d e_d * d``)."""
+        return int(inputs[0].numel())
 
     def __init__(self, qat: nn.Module) -> None:
         super().__init__()

@@ -7,7 +7,7 @@ from torch import nn
 
 from hat.quantization import tracing
 from hat.quantization.qtensor import QTensor, make_traced, plain
-from hat.quantization.quantized.base import IntModule
+from hat.quantization.quantized.base import DATA_MOVEMENT, Deployment, IntModule, is_quantized
 from hat.quantization.quantized.intops import dequantize, quantize
 
 __all__ = ["IntQuantStub", "IntDeQuantStub"]
@@ -15,6 +15,9 @@ __all__ = ["IntQuantStub", "IntDeQuantStub"]
 
 class IntQuantStub(IntModule):
     """``q = saturate(round_half_even(x / scale) + zero_point)`` (ONNX QuantizeLinear)."""
+
+    def deployment(self, inputs, output) -> Deployment:
+        return Deployment(DATA_MOVEMENT, "QuantizeLinear: the float model input enters here")
 
     def __init__(self, out_scale, out_zero_point, out_qdtype) -> None:
         super().__init__()
@@ -41,6 +44,11 @@ class IntQuantStub(IntModule):
 
 class IntDeQuantStub(IntModule):
     """``x = float32(q - zero_point) * scale`` (ONNX DequantizeLinear); float inputs pass."""
+
+    def deployment(self, inputs, output) -> Deployment:
+        if not is_quantized(inputs[0]):
+            return Deployment(DATA_MOVEMENT, "no-op (the input is already float)")
+        return Deployment(DATA_MOVEMENT, "DequantizeLinear: a float model output leaves here")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, QTensor):

@@ -28,7 +28,12 @@ from torch import nn
 
 from hat.quantization.qat.base import all_float
 from hat.quantization.qtensor import QTensor, plain
-from hat.quantization.quantized.base import IntModule, expect_int_qtensor
+from hat.quantization.quantized.base import (
+    FLOAT_ISLAND,
+    IntModule,
+    bilinear_macs,
+    expect_int_qtensor,
+)
 from hat.quantization.quantized.intops import dequantize, quantize
 
 __all__ = ["IntWarp", "explicit_bilinear_warp"]
@@ -69,6 +74,15 @@ class IntWarp(IntModule):
     """Integer-model ``hat.nn.Warp`` (see module doc)."""
 
     is_float_island = True
+    deploy_kind = FLOAT_ISLAND
+    deploy_note = (
+        "bilinear warp: ORT has no integer GridSample; DQ -> explicit float32 bilinear formula "
+        "(Floor/Mul/Add/GatherElements, bit-exact with the integer model) -> Q"
+    )
+
+    def macs(self, inputs, output) -> int:
+        """4 multiply-accumulates per output element (bilinear sampling)."""
+        return bilinear_macs(output)
 
     def __init__(self, float_module: nn.Module, out_scale, out_zero_point, out_qdtype) -> None:
         super().__init__()
