@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import io
+import logging
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -45,19 +46,24 @@ __all__ = [
     "DEFAULT_OPSET",
 ]
 
+logger = logging.getLogger(__name__)
+
 IR_VERSION = 10  # ORT 1.31 rejects onnx 1.23's default IR version (14)
 DEFAULT_OPSET = 21  # int16 QuantizeLinear/DequantizeLinear need opset 21
 
 
 @dataclass
 class ExportReport:
-    """What was written: path, input/output names, node counts and the float islands."""
+    """What was written: path, input/output names, node counts, the float islands and, per
+    spliced float module, the torch exporter that produced it (``"dynamo"``, or
+    ``"torchscript"`` after the dynamo exporter failed: a WARNING names the exception)."""
 
     path: str
     inputs: list[str]
     outputs: list[str]
     op_counts: dict[str, int]
     float_islands: list[str] = field(default_factory=list)
+    float_exporters: dict[str, str] = field(default_factory=dict)
 
 
 def _call_model(model: nn.Module, inputs: dict[str, Any], mode: str) -> Any:
@@ -188,8 +194,18 @@ def export_int_model_to_onnx(
     for n in onnx_model.graph.node:
         counts[n.op_type] = counts.get(n.op_type, 0) + 1
     islands = [name for name, m in model.named_modules() if getattr(m, "is_float_island", False)]
+    exporters = {
+        name: m._onnx_exporter
+        for name, m in model.named_modules()
+        if getattr(m, "_onnx_exporter", None) is not None
+    }
     return ExportReport(
-        os.fspath(path), [n for n, _ in graph_inputs], [n for n, _ in outs], counts, islands
+        os.fspath(path),
+        [n for n, _ in graph_inputs],
+        [n for n, _ in outs],
+        counts,
+        islands,
+        exporters,
     )
 
 
@@ -197,6 +213,8 @@ def export_int_model_to_onnx(
 # float islands
 # --------------------------------------------------------------------------------------------
 def _torch_export_proto(module: nn.Module, args: tuple, opset: int):
+    """``(ModelProto, exporter)``: torch's dynamo exporter, or the TorchScript exporter
+    (opset <= 20) when dynamo fails; the fallback is logged as a WARNING with the exception."""
     import onnx
 
     buf = io.StringIO()
@@ -206,11 +224,21 @@ def _torch_export_proto(module: nn.Module, args: tuple, opset: int):
             prog = torch.onnx.export(
                 module, args, dynamo=True, opset_version=opset, optimize=True, verbose=False
             )
-            return prog.model_proto
-        except Exception:  # noqa: BLE001 - fall back to the TorchScript exporter
+            return prog.model_proto, "dynamo"
+        except Exception as exc:  # noqa: BLE001 - fall back to the TorchScript exporter, loudly
+            scope = getattr(module, "_export_scope", type(module).__name__)
+            logger.warning(
+                "float module %s (%s): torch.onnx.export(dynamo=True) failed (%s: %s); "
+                "exporting it with the TorchScript exporter (dynamo=False, opset %d) instead",
+                scope,
+                type(module).__name__,
+                type(exc).__name__,
+                exc,
+                min(opset, 20),
+            )
             f = io.BytesIO()
             torch.onnx.export(module, args, f, dynamo=False, opset_version=min(opset, 20))
-            return onnx.load_from_string(f.getvalue())
+            return onnx.load_from_string(f.getvalue()), "torchscript"
 
 
 def splice_float_module(
@@ -224,7 +252,8 @@ def splice_float_module(
     inputs are bound to ``input_names``; returns the name of its (single) output."""
     from onnx import helper
 
-    proto = _torch_export_proto(module.eval(), tuple(plain(t) for t in float_inputs), opset)
+    args = tuple(plain(t) for t in float_inputs)
+    proto, module._onnx_exporter = _torch_export_proto(module.eval(), args, opset)
     g = proto.graph
     init_names = {i.name for i in g.initializer}
     graph_inputs = [i.name for i in g.input if i.name not in init_names]
