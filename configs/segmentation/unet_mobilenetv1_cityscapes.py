@@ -29,6 +29,8 @@ from hat.data.cityscapes_labels import CITYSCAPES_CLASSES, CITYSCAPES_LABLE_MAPP
 from hat.data.collates import collate_2d
 from hat.data.transforms import InterpolationMode
 
+from ..common import float_stage, quant_stages
+
 task_name = "unet_mobilenetv1_cityscapes"
 training_step = os.environ.get("HAT_TRAINING_STEP", "float")
 
@@ -150,30 +152,28 @@ def loss_collector(outputs: dict):
     return outputs["losses"]
 
 
-label_transforms = [
-    dict(type="LabelRemap", mapping=CITYSCAPES_LABLE_MAPPINGS),
-    dict(type="SegOneHot", num_classes=num_classes),
-    dict(type="SegResize", size=data_shape[1:]),
-]
+label_remap = dict(type="LabelRemap", mapping=CITYSCAPES_LABLE_MAPPINGS)
+label_one_hot = dict(type="SegOneHot", num_classes=num_classes)
+label_resize = dict(type="SegResize", size=data_shape[1:])
+label_transforms = [label_remap, label_one_hot, label_resize]
 image_transforms = [
     dict(type="ImageBgrToYuv444", rgb_input=True),
     dict(type="ImageNormalize", mean=128.0, std=128.0),
 ]
+# Random scale 0.5-2 of image and one-hot label (all-zero fill = ignored).
+train_affine = dict(
+    type="SegRandomAffine",
+    degrees=0,
+    scale=(0.5, 2.0),
+    interpolation=InterpolationMode.BILINEAR,
+    label_fill_value=0,
+)
+# Labels downscaled to every output stride.
+scale_transform = dict(type="Scale", scales=tuple(1 / np.array(train_scales)), mode="bilinear")
 batch_processor = dict(
     type="MultiBatchProcessor",
     need_grad_update=True,
-    batch_transforms=label_transforms
-    + [
-        dict(
-            type="SegRandomAffine",
-            degrees=0,
-            scale=(0.5, 2.0),
-            interpolation=InterpolationMode.BILINEAR,
-            label_fill_value=0,
-        )
-    ]
-    + image_transforms
-    + [dict(type="Scale", scales=tuple(1 / np.array(train_scales)), mode="bilinear")],
+    batch_transforms=label_transforms + [train_affine] + image_transforms + [scale_transform],
     loss_collector=loss_collector,
 )
 val_batch_processor = dict(
@@ -200,123 +200,55 @@ def miou_metric():
     return dict(type="MeanIOU", seg_class=CITYSCAPES_CLASSES, ignore_index=255)
 
 
-# Callbacks.
-stat_callback = dict(type="StatsMonitor", log_freq=100)
-loss_show_update = dict(
-    type="MetricUpdater",
-    metric_update_func=update_loss,
-    step_log_freq=100,
-    epoch_log_freq=1,
-    log_prefix="loss_" + task_name,
-)
-val_metric_updater = dict(
-    type="MetricUpdater",
-    metric_update_func=update_metric,
-    step_log_freq=10000,
-    epoch_log_freq=1,
-    log_prefix="Validation " + task_name,
-)
-val_callback = dict(
-    type="Validation",
-    data_loader=val_data_loader,
-    batch_processor=val_batch_processor,
-    callbacks=[val_metric_updater],
-    val_model=None,
-    init_with_train_model=True,
-    val_interval=1,
-    log_interval=200,
-)
-ckpt_callback = dict(
-    type="Checkpoint",
-    save_dir=ckpt_dir,
-    name_prefix=training_step + "-",
-    save_interval=1,
-    strict_match=True,
-    mode="max",
-    monitor_metric_key="mIoU",
-)
-tensorboard_callback = dict(type="TensorBoard", save_dir=ckpt_dir + "/tensorboard", update_freq=100)
+def val_metrics():
+    """Mean IoU over the 19 classes (fresh dicts for every user)."""
+    return [miou_metric()]
 
-float_trainer = dict(
-    type="distributed_data_parallel_trainer",
+
+# Stages (configs/common/): callbacks, float trainer and predictor, then calibration -> qat ->
+# int_infer (-> export_hbir / validation_hbir align_bpu); int_infer and align_bpu run the deploy
+# model with the QAT weights (the coarser outputs are dropped). Checkpoints follow the best mIoU.
+_callbacks = float_stage.training_callbacks(
+    task_name=task_name,
+    ckpt_dir=ckpt_dir,
+    training_step=training_step,
+    update_loss=update_loss,
+    update_metric=update_metric,
+    val_data_loader=val_data_loader,
+    val_batch_processor=val_batch_processor,
+    monitor_metric_key="mIoU",
+    mode="max",
+)
+globals().update(_callbacks)  # stat_callback, loss_show_callback, ..., tensorboard_callback
+_task = dict(
     model=model,
     data_loader=data_loader,
-    optimizer=dict(
-        type=torch.optim.SGD,
-        params={"weight": dict(weight_decay=5e-3)},
-        lr=0.01,
-        momentum=0.9,
-    ),
     batch_processor=batch_processor,
-    stop_by="epoch",
-    num_epochs=train_epochs,
-    device=None,
-    callbacks=[
-        stat_callback,
-        dict(
-            type="StepDecayLrUpdater",
-            lr_decay_id=[200, 240, 280],
-            lr_decay_factor=0.1,
-            step_log_interval=500,
+    val_data_loader=val_data_loader,
+    val_batch_processor=val_batch_processor,
+    callbacks=_callbacks,
+    val_metrics=val_metrics,
+)
+
+lr_updater = dict(
+    type="StepDecayLrUpdater",
+    lr_decay_id=[200, 240, 280],
+    lr_decay_factor=0.1,
+    step_log_interval=500,
+)
+globals().update(  # float_trainer, float_predictor
+    float_stage.float_stage(
+        **_task,
+        optimizer=dict(
+            type=torch.optim.SGD,
+            params={"weight": dict(weight_decay=5e-3)},
+            lr=0.01,
+            momentum=0.9,
         ),
-        loss_show_update,
-        val_callback,
-        ckpt_callback,
-        tensorboard_callback,
-    ],
-    train_metrics=[dict(type="LossShow")],
-    val_metrics=[miou_metric()],
-    sync_bn=True,
+        num_epochs=train_epochs,
+        lr_updater=lr_updater,
+    )
 )
-
-float_predictor = dict(
-    type="Predictor",
-    model=model,
-    data_loader=[val_data_loader],
-    batch_processor=val_batch_processor,
-    device=None,
-    metrics=[miou_metric()],
-    callbacks=[val_metric_updater],
-    log_interval=50,
-)
-
-# ---------------------------------------------------------------------------------------------
-# Quantization: calibration -> qat -> int_infer (-> export_hbir / validation_hbir align_bpu).
-# Every stage rebuilds the float model and converts it with a ``model_convert_pipeline``; the
-# checkpoint loaders are module-level dicts so derived configs can re-point them (the demo does).
-# ---------------------------------------------------------------------------------------------
-
-
-def stage_best_ckpt(stage, directory=None):
-    """``{ckpt_dir}/{stage}-checkpoint-best.pth.tar``."""
-    return os.path.join(directory or ckpt_dir, f"{stage}-checkpoint-best.pth.tar")
-
-
-float_ckpt_loader = dict(
-    type="LoadCheckpoint", checkpoint_path=stage_best_ckpt("float"), allow_miss=True
-)
-calibration_ckpt_loader = dict(
-    type="LoadCheckpoint", checkpoint_path=stage_best_ckpt("calibration")
-)
-qat_ckpt_loader = dict(type="LoadCheckpoint", checkpoint_path=stage_best_ckpt("qat"))
-# the deploy model lacks the coarser outputs the QAT checkpoint holds
-deploy_ckpt_loader = dict(
-    type="LoadCheckpoint", checkpoint_path=stage_best_ckpt("qat"), ignore_extra=True
-)
-quant_ckpt_loaders = dict(
-    float=float_ckpt_loader,
-    calibration=calibration_ckpt_loader,
-    qat=qat_ckpt_loader,
-    deploy=deploy_ckpt_loader,
-)
-
-
-def point_ckpt_loaders(directory):
-    """Re-point every loader at ``{directory}/{stage}-checkpoint-best.pth.tar`` (derived
-    configs with their own ``ckpt_dir``); the deploy loader reads the QAT checkpoint."""
-    for name, loader in quant_ckpt_loaders.items():
-        loader["checkpoint_path"] = stage_best_ckpt("qat" if name == "deploy" else name, directory)
-
 
 # About 1000 calibration images (HAT's recipe), with the validation preprocessing.
 calibration_batch_size = 4
@@ -335,100 +267,28 @@ calibration_data_loader = dict(
     pin_memory=True,
     collate_fn=collate_2d,
 )
-calibration_trainer = dict(
-    type="Calibrator",
-    model=model,
-    model_convert_pipeline=dict(
-        type="ModelConvertPipeline",
-        qat_mode="fuse_bn",
-        converters=[float_ckpt_loader, dict(type="Float2Calibration")],
-    ),
-    data_loader=calibration_data_loader,
-    batch_processor=val_batch_processor,
-    num_steps=calibration_steps,
-    device=None,
-    log_interval=10,
-    save_dir=ckpt_dir,
-    name_prefix="calibration-",
-)
 
 qat_lr = 2e-4
 qat_epochs = 30
-qat_trainer = dict(
-    type="distributed_data_parallel_trainer",
-    model=model,
-    model_convert_pipeline=dict(
-        type="ModelConvertPipeline",
-        qat_mode="fuse_bn",
-        converters=[
-            dict(type="Float2QAT"),
-            calibration_ckpt_loader,
-            # the calibrated activation scales stay fixed during QAT
-            dict(type="Calibration2QAT", averaging_constant=0),
-        ],
-    ),
-    data_loader=data_loader,
-    optimizer=dict(
-        type=torch.optim.SGD,
-        params={"weight": dict(weight_decay=5e-3)},
-        lr=qat_lr,
-        momentum=0.9,
-    ),
-    batch_processor=batch_processor,
-    stop_by="epoch",
-    num_epochs=qat_epochs,
-    device=None,
-    callbacks=[
-        stat_callback,
-        dict(
-            type="StepDecayLrUpdater",
-            lr_decay_id=[20],
-            lr_decay_factor=0.1,
-            step_log_interval=500,
-        ),
-        loss_show_update,
-        val_callback,
-        ckpt_callback,
-    ],
-    train_metrics=[dict(type="LossShow")],
-    val_metrics=[miou_metric()],
-    sync_bn=True,
+qat_lr_updater = dict(
+    type="StepDecayLrUpdater", lr_decay_id=[20], lr_decay_factor=0.1, step_log_interval=500
 )
-
-
-def _stage_predictor(stage_model, converters, loader=None):
-    return dict(
-        type="Predictor",
-        model=stage_model,
-        model_convert_pipeline=dict(
-            type="ModelConvertPipeline", qat_mode="fuse_bn", converters=converters
+globals().update(  # checkpoint loaders, calibration/qat trainers, stage predictors, compile_cfg
+    quant_stages.quantization_stages(
+        **_task,
+        ckpt_dir=ckpt_dir,
+        calibration_data_loader=calibration_data_loader,
+        calibration_steps=calibration_steps,
+        calibration_log_interval=10,
+        qat_optimizer=dict(
+            type=torch.optim.SGD,
+            params={"weight": dict(weight_decay=5e-3)},
+            lr=qat_lr,
+            momentum=0.9,
         ),
-        data_loader=[loader or val_data_loader],
-        batch_processor=val_batch_processor,
-        device=None,
-        metrics=[miou_metric()],
-        callbacks=[val_metric_updater],
-        log_interval=50,
+        qat_num_epochs=qat_epochs,
+        qat_lr_updater=qat_lr_updater,
+        qat_averaging_constant=0,  # the calibrated activation scales stay fixed during QAT
+        deploy_model=deploy_model,
     )
-
-
-calibration_predictor = _stage_predictor(
-    model, [dict(type="Float2QAT"), calibration_ckpt_loader, dict(type="SetFakeQuantState")]
 )
-qat_predictor = _stage_predictor(
-    model, [dict(type="Float2QAT"), qat_ckpt_loader, dict(type="SetFakeQuantState")]
-)
-int_infer_predictor = _stage_predictor(
-    deploy_model, [dict(type="Float2QAT"), deploy_ckpt_loader, dict(type="QAT2Quantize")]
-)
-# On-board style validation: batch 1, deployment preprocessing (the val batch transforms).
-align_bpu_data_loader = dict(val_data_loader, batch_size=1)
-align_bpu_predictor = _stage_predictor(
-    deploy_model,
-    [dict(type="Float2QAT"), deploy_ckpt_loader, dict(type="QAT2Quantize")],
-    align_bpu_data_loader,
-)
-
-# Accelerator described for compile_perf_hbir's analytical estimate (an estimate, not a
-# measurement): peak int8 TOPS, DRAM bandwidth, and the fraction of peak a conv net reaches.
-compile_cfg = dict(tops=96.0, bandwidth_gbps=68.0, efficiency=0.5, perf_runs=20, warmup_runs=3)

@@ -47,23 +47,20 @@ deploy_inputs["img"] = torch.randn((1,) + data_shape)
 # The recipe's batch transforms in a cheaper order with the same result: the label is resized
 # and warped as ids (nearest; fill 255 = ignore) and one-hot encoded afterwards, instead of
 # warping 19 one-hot channels (fill 0 = ignore).
-label_transforms[2]["size"] = data_shape[1:]
-train_affine = dict(batch_processor["batch_transforms"][3], label_fill_value=255)
+label_resize["size"] = data_shape[1:]
+train_affine["label_fill_value"] = 255
 batch_processor["batch_transforms"] = (
-    [label_transforms[0], label_transforms[2], train_affine, label_transforms[1]]
-    + image_transforms
-    + batch_processor["batch_transforms"][-1:]
+    [label_remap, label_resize, train_affine, label_one_hot] + image_transforms + [scale_transform]
 )
 
-for loader in (data_loader, val_data_loader, calibration_data_loader, align_bpu_data_loader):
-    loader["dataset"]["num_samples"] = None
-    loader["num_workers"] = dataloader_workers
-    loader["pin_memory"] = False
-for loader in (data_loader, val_data_loader):
-    loader["batch_size"] = batch_size_per_gpu
+for _loader in (data_loader, val_data_loader, calibration_data_loader, align_bpu_data_loader):
+    _loader["dataset"]["num_samples"] = None
+    _loader.update(num_workers=dataloader_workers, pin_memory=False)
+for _loader in (data_loader, val_data_loader):
+    _loader["batch_size"] = batch_size_per_gpu
 
 stat_callback["log_freq"] = 20
-loss_show_update["step_log_freq"] = 20
+loss_show_callback["step_log_freq"] = 20
 val_callback["log_interval"] = 50
 ckpt_callback["save_dir"] = ckpt_dir
 ckpt_callback["keep_epoch_files"] = False  # last and best only (17 MB each)
@@ -77,9 +74,12 @@ float_trainer["optimizer"] = dict(
     weight_decay=1e-2,
 )
 float_trainer["num_epochs"] = train_epochs
-float_trainer["callbacks"][1]["lr_decay_id"] = [int(train_epochs * 0.67), int(train_epochs * 0.8)]
-float_trainer["callbacks"][1]["step_log_interval"] = 50
-float_trainer["callbacks"][1].update(warmup_len=30, warmup_by="step")
+lr_updater.update(
+    lr_decay_id=[int(train_epochs * 0.67), int(train_epochs * 0.8)],
+    step_log_interval=50,
+    warmup_len=30,
+    warmup_by="step",
+)
 
 point_ckpt_loaders(ckpt_dir)
 calibration_trainer["save_dir"] = ckpt_dir
@@ -90,7 +90,6 @@ calibration_trainer["num_steps"] = calibration_steps
 calibration_trainer["log_interval"] = 5
 qat_epochs = 2
 qat_trainer["num_epochs"] = qat_epochs
-qat_trainer["callbacks"][1]["lr_decay_id"] = [qat_epochs]
-qat_trainer["callbacks"][1]["step_log_interval"] = 50
+qat_lr_updater.update(lr_decay_id=[qat_epochs], step_log_interval=50)
 for _p in (calibration_predictor, qat_predictor, int_infer_predictor, align_bpu_predictor):
     _p["log_interval"] = 20

@@ -20,6 +20,8 @@ from torch import nn
 
 from hat.data.collates import collate_2d
 
+from ...common import float_stage, quant_stages
+
 task_name = "stereonet_stereonetneck_sceneflow"
 training_step = os.environ.get("HAT_TRAINING_STEP", "float")
 
@@ -78,13 +80,14 @@ deploy_inputs = dict(img=torch.randn((1, 6) + deploy_size))
 infer_cfg = dict(type="DisparityInfer", pad_multiple=2**refine_levels, max_disp=maxdisp)
 
 # Data.
+crop_transform = dict(type="RandomCrop", size=crop_size)
 data_loader = dict(
     type=torch.utils.data.DataLoader,
     dataset=dict(
         type="SceneFlow",
         data_path=os.path.join(data_rootdir, "train_lmdb"),
         transforms=[
-            dict(type="RandomCrop", size=crop_size),
+            crop_transform,
             dict(type="ToTensor", to_yuv=False, use_yuv_v2=False),
         ],
     ),
@@ -149,117 +152,61 @@ def update_metric(metrics, batch, model_outs):
         metric.update(batch["gt_disp"], model_outs)
 
 
-def val_metrics():
-    """EPE and D1 on pixels with 0 < gt < maxdisp (fresh dicts for every user)."""
+def val_metrics(max_disp=maxdisp):
+    """EPE and D1 on pixels with 0 < gt < max_disp (fresh dicts for every user)."""
     return [
-        dict(type="EndPointError", use_mask=True, max_disp=maxdisp),
-        dict(type="D1Error", use_mask=True, max_disp=maxdisp),
+        dict(type="EndPointError", use_mask=True, max_disp=max_disp),
+        dict(type="D1Error", use_mask=True, max_disp=max_disp),
     ]
 
 
-# Callbacks.
-stat_callback = dict(type="StatsMonitor", log_freq=100)
-loss_show_callback = dict(
-    type="MetricUpdater",
-    metric_update_func=update_loss,
-    step_log_freq=50,
-    epoch_log_freq=1,
-    log_prefix="train_" + task_name,
-)
-val_metric_updater = dict(
-    type="MetricUpdater",
-    metric_update_func=update_metric,
-    step_log_freq=10000,
-    epoch_log_freq=1,
-    log_prefix="Validation " + task_name,
-)
-val_callback = dict(
-    type="Validation",
-    data_loader=val_data_loader,
-    batch_processor=val_batch_processor,
-    callbacks=[val_metric_updater],
-    val_model=None,
-    init_with_train_model=True,
-    val_interval=1,
-    log_interval=200,
-)
-ckpt_callback = dict(
-    type="Checkpoint",
-    save_dir=ckpt_dir,
-    name_prefix=training_step + "-",
-    save_interval=1,
-    strict_match=True,
-    mode="min",
-    monitor_metric_key="EPE",
-)
+def train_metrics(max_disp=maxdisp):
+    """The losses and the EPE of the training batches (fresh dicts for every user)."""
+    return [dict(type="LossShow"), dict(type="EndPointError", use_mask=True, max_disp=max_disp)]
 
-float_trainer = dict(
-    type="distributed_data_parallel_trainer",
+
+# Stages (configs/common/): callbacks, float trainer and predictor, then calibration -> qat ->
+# int_infer (-> export_hbir / validation_hbir align_bpu). The disparity path (soft-argmin,
+# refinement upsampling and residual adds) is int16 (see StereoNetHead); every convolution stays
+# a uint8 x int8 integer kernel.
+_callbacks = float_stage.training_callbacks(
+    task_name=task_name,
+    ckpt_dir=ckpt_dir,
+    training_step=training_step,
+    update_loss=update_loss,
+    update_metric=update_metric,
+    val_data_loader=val_data_loader,
+    val_batch_processor=val_batch_processor,
+    monitor_metric_key="EPE",
+    mode="min",
+    loss_log_prefix="train_",
+    loss_step_log_freq=50,
+    tensorboard=False,
+)
+globals().update(_callbacks)  # stat_callback, loss_show_callback, ..., ckpt_callback
+_task = dict(
     model=model,
     data_loader=data_loader,
-    optimizer=dict(
-        type=torch.optim.Adam,
-        params={"weight": dict(weight_decay=4e-5)},
-        lr=base_lr,
-    ),
     batch_processor=batch_processor,
-    stop_by="epoch",
-    num_epochs=num_epochs,
-    device=None,
-    sync_bn=True,
-    callbacks=[
-        stat_callback,
-        loss_show_callback,
-        dict(
-            type="CosLrUpdater",
-            warmup_by="epoch",
-            warmup_len=warmup_epochs,
-            step_log_interval=1000,
+    val_data_loader=val_data_loader,
+    val_batch_processor=val_batch_processor,
+    callbacks=_callbacks,
+    train_metrics=train_metrics,
+    val_metrics=val_metrics,
+)
+
+lr_updater = dict(
+    type="CosLrUpdater", warmup_by="epoch", warmup_len=warmup_epochs, step_log_interval=1000
+)
+globals().update(  # float_trainer, float_predictor
+    float_stage.float_stage(
+        **_task,
+        optimizer=dict(
+            type=torch.optim.Adam, params={"weight": dict(weight_decay=4e-5)}, lr=base_lr
         ),
-        val_callback,
-        ckpt_callback,
-    ],
-    train_metrics=[
-        dict(type="LossShow"),
-        dict(type="EndPointError", use_mask=True, max_disp=maxdisp),
-    ],
-    val_metrics=val_metrics(),
-)
-
-float_predictor = dict(
-    type="Predictor",
-    model=model,
-    data_loader=[val_data_loader],
-    batch_processor=val_batch_processor,
-    device=None,
-    metrics=val_metrics(),
-    callbacks=[val_metric_updater],
-    log_interval=50,
-)
-
-# ---------------------------------------------------------------------------------------------
-# Quantization: calibration -> qat -> int_infer (-> export_hbir / validation_hbir align_bpu).
-# Every stage rebuilds the float model and converts it with a ``model_convert_pipeline``; the
-# checkpoint loaders are module-level dicts so derived configs can re-point them (the demo does).
-# The disparity path (soft-argmin, refinement upsampling and residual adds) is int16 (see
-# StereoNetHead); every convolution stays a uint8 x int8 integer kernel.
-# ---------------------------------------------------------------------------------------------
-
-
-def stage_best_ckpt(stage, directory=None):
-    """``{ckpt_dir}/{stage}-checkpoint-best.pth.tar``."""
-    return os.path.join(directory or ckpt_dir, f"{stage}-checkpoint-best.pth.tar")
-
-
-float_ckpt_loader = dict(
-    type="LoadCheckpoint", checkpoint_path=stage_best_ckpt("float"), allow_miss=True
-)
-calibration_ckpt_loader = dict(
-    type="LoadCheckpoint", checkpoint_path=stage_best_ckpt("calibration")
-)
-qat_ckpt_loader = dict(type="LoadCheckpoint", checkpoint_path=stage_best_ckpt("qat"))
-quant_ckpt_loaders = dict(
-    float=float_ckpt_loader, calibration=calibration_ckpt_loader, qat=qat_ckpt_loader
+        num_epochs=num_epochs,
+        lr_updater=lr_updater,
+    )
 )
 
 # Calibration: training images with the validation transforms (no crop), percentile observer.
@@ -283,24 +230,6 @@ calibration_qconfig_params = dict(
     activation_calibration_qkwargs=dict(percentile=99.985, bins=8192),
 )
 
-calibration_trainer = dict(
-    type="Calibrator",
-    model=model,
-    model_convert_pipeline=dict(
-        type="ModelConvertPipeline",
-        qat_mode="fuse_bn",
-        qconfig_params=calibration_qconfig_params,
-        converters=[float_ckpt_loader, dict(type="Float2Calibration")],
-    ),
-    data_loader=calibration_data_loader,
-    batch_processor=val_batch_processor,
-    num_steps=calibration_steps,
-    device=None,
-    log_interval=max(1, calibration_steps // 10),
-    save_dir=ckpt_dir,
-    name_prefix="calibration-",
-)
-
 # QAT: whole training images (validation transforms), 4 pairs per GPU, cosine from 5e-5.
 qat_lr = 5e-5
 qat_num_epochs = 40
@@ -310,70 +239,8 @@ qat_data_loader = dict(
     dataset=dict(data_loader["dataset"], transforms=val_data_loader["dataset"]["transforms"]),
     batch_size=qat_batch_size_per_gpu,
 )
-qat_trainer = dict(
-    type="distributed_data_parallel_trainer",
-    model=model,
-    model_convert_pipeline=dict(
-        type="ModelConvertPipeline",
-        qat_mode="fuse_bn",
-        converters=[
-            dict(type="Float2QAT"),
-            calibration_ckpt_loader,
-            # keep observing activations with the library's default averaging constant (0.01)
-            dict(type="Calibration2QAT", averaging_constant=None),
-        ],
-    ),
-    data_loader=qat_data_loader,
-    optimizer=dict(
-        type=torch.optim.Adam,
-        params={"weight": dict(weight_decay=4e-5)},
-        lr=qat_lr,
-    ),
-    batch_processor=batch_processor,
-    stop_by="epoch",
-    num_epochs=qat_num_epochs,
-    device=None,
-    sync_bn=True,
-    callbacks=[
-        stat_callback,
-        loss_show_callback,
-        dict(type="CosLrUpdater", warmup_len=0, step_log_interval=1000),
-        val_callback,
-        ckpt_callback,
-    ],
-    train_metrics=[
-        dict(type="LossShow"),
-        dict(type="EndPointError", use_mask=True, max_disp=maxdisp),
-    ],
-    val_metrics=val_metrics(),
-)
+qat_lr_updater = dict(type="CosLrUpdater", warmup_len=0, step_log_interval=1000)
 
-
-def _stage_predictor(converters, loader=None):
-    return dict(
-        type="Predictor",
-        model=model,
-        model_convert_pipeline=dict(
-            type="ModelConvertPipeline", qat_mode="fuse_bn", converters=converters
-        ),
-        data_loader=[loader or val_data_loader],
-        batch_processor=val_batch_processor,
-        device=None,
-        metrics=val_metrics(),
-        callbacks=[val_metric_updater],
-        log_interval=50,
-    )
-
-
-calibration_predictor = _stage_predictor(
-    [dict(type="Float2QAT"), calibration_ckpt_loader, dict(type="SetFakeQuantState")]
-)
-qat_predictor = _stage_predictor(
-    [dict(type="Float2QAT"), qat_ckpt_loader, dict(type="SetFakeQuantState")]
-)
-int_infer_predictor = _stage_predictor(
-    [dict(type="Float2QAT"), qat_ckpt_loader, dict(type="QAT2Quantize")]
-)
 # On-board style validation: the original PNG/PFM test files at batch 1, deployment
 # preprocessing (the val batch transforms).
 align_bpu_data_loader = dict(
@@ -390,10 +257,21 @@ align_bpu_data_loader = dict(
     pin_memory=True,
     collate_fn=collate_2d,
 )
-align_bpu_predictor = _stage_predictor(
-    [dict(type="Float2QAT"), qat_ckpt_loader, dict(type="QAT2Quantize")], align_bpu_data_loader
+globals().update(  # checkpoint loaders, calibration/qat trainers, stage predictors, compile_cfg
+    quant_stages.quantization_stages(
+        **dict(_task, data_loader=qat_data_loader),
+        ckpt_dir=ckpt_dir,
+        calibration_data_loader=calibration_data_loader,
+        calibration_steps=calibration_steps,
+        calibration_log_interval=max(1, calibration_steps // 10),
+        calibration_qconfig_params=calibration_qconfig_params,
+        qat_optimizer=dict(
+            type=torch.optim.Adam, params={"weight": dict(weight_decay=4e-5)}, lr=qat_lr
+        ),
+        qat_num_epochs=qat_num_epochs,
+        qat_lr_updater=qat_lr_updater,
+        # keep observing activations with the library's default averaging constant (0.01)
+        qat_averaging_constant=None,
+        align_bpu_data_loader=align_bpu_data_loader,
+    )
 )
-
-# Accelerator described for compile_perf_hbir's analytical estimate (an estimate, not a
-# measurement): peak int8 TOPS, DRAM bandwidth, and the fraction of peak a conv net reaches.
-compile_cfg = dict(tops=96.0, bandwidth_gbps=68.0, efficiency=0.5, perf_runs=20, warmup_runs=3)

@@ -57,24 +57,15 @@ model["post_process"]["maxdisp"] = maxdisp
 deploy_inputs["img"] = torch.randn((1, 6) + deploy_size)
 infer_cfg.update(max_disp=maxdisp, pad_multiple=2**refine_levels)
 
-data_loader["dataset"]["transforms"][0]["size"] = crop_size
+crop_transform["size"] = crop_size
 data_loader["dataset"]["data_path"] = os.path.join(data_rootdir, "train_lmdb")
 val_data_loader["dataset"]["data_path"] = os.path.join(data_rootdir, "test_lmdb")
 calibration_data_loader["dataset"]["data_path"] = os.path.join(data_rootdir, "train_lmdb")
 align_bpu_data_loader["dataset"]["data_path"] = orig_data_rootdir
-for loader in (data_loader, val_data_loader, calibration_data_loader, align_bpu_data_loader):
-    loader["num_workers"] = data_num_workers
-    loader["pin_memory"] = False
+for _loader in (data_loader, val_data_loader, calibration_data_loader, align_bpu_data_loader):
+    _loader.update(num_workers=data_num_workers, pin_memory=False)
 data_loader["batch_size"] = train_batch_size_per_gpu
 val_data_loader["batch_size"] = test_batch_size_per_gpu
-
-
-def _metrics():
-    return [
-        dict(type="EndPointError", use_mask=True, max_disp=maxdisp),
-        dict(type="D1Error", use_mask=True, max_disp=maxdisp),
-    ]
-
 
 stat_callback["log_freq"] = 20
 loss_show_callback["step_log_freq"] = 20
@@ -84,15 +75,10 @@ ckpt_callback["save_dir"] = ckpt_dir
 
 float_trainer["optimizer"]["lr"] = base_lr
 float_trainer["num_epochs"] = num_epochs
-float_trainer["callbacks"][2]["warmup_len"] = warmup_epochs
-float_trainer["callbacks"][2]["step_log_interval"] = 50
-float_trainer["train_metrics"][1]["max_disp"] = maxdisp
-float_trainer["val_metrics"] = _metrics()
-float_predictor["metrics"] = _metrics()
+lr_updater.update(warmup_len=warmup_epochs, step_log_interval=50)
 
 # Quantization stages: same recipe, demo sizes and paths.
-for _stage, _loader in quant_ckpt_loaders.items():
-    _loader["checkpoint_path"] = stage_best_ckpt(_stage, ckpt_dir)
+point_ckpt_loaders(ckpt_dir)
 calibration_batch_size = 8
 calibration_data_loader["batch_size"] = calibration_batch_size
 calibration_trainer["save_dir"] = ckpt_dir
@@ -108,9 +94,18 @@ qat_data_loader.update(
 )
 qat_trainer["num_epochs"] = qat_num_epochs
 qat_trainer["optimizer"]["lr"] = qat_lr
-qat_trainer["callbacks"][2]["step_log_interval"] = 50
-qat_trainer["train_metrics"][1]["max_disp"] = maxdisp
-qat_trainer["val_metrics"] = _metrics()
+qat_lr_updater["step_log_interval"] = 50
 for _p in (calibration_predictor, qat_predictor, int_infer_predictor, align_bpu_predictor):
     _p["log_interval"] = 20
-    _p["metrics"] = _metrics()
+
+# Metrics on pixels with 0 < gt < the demo's maxdisp.
+for _trainer in (float_trainer, qat_trainer):
+    _trainer.update(train_metrics=train_metrics(maxdisp), val_metrics=val_metrics(maxdisp))
+for _p in (
+    float_predictor,
+    calibration_predictor,
+    qat_predictor,
+    int_infer_predictor,
+    align_bpu_predictor,
+):
+    _p["metrics"] = val_metrics(maxdisp)

@@ -18,6 +18,8 @@ from torch import nn
 from hat.data.collates import collate_2d
 from hat.data.transforms import InterpolationMode
 
+from ...common import float_stage, quant_stages
+
 task_name = "pwcnet_pwcnetneck_flyingchairs"
 training_step = os.environ.get("HAT_TRAINING_STEP", "float")
 
@@ -76,19 +78,21 @@ model = dict(
     ),
     loss=dict(type="LnNormLoss", norm_order=2, power=1, reduction="mean"),
     loss_weights=loss_weights,
+    int16_flow_output=True,  # quantized: finest flow as an int16 Add (convs stay integer)
 )
 deploy_inputs = dict(img=torch.randn((1, 6) + deploy_size))
 # tools/infer.py and tools/infer_hbir.py: --model-inputs img1:PATH,img2:PATH[,gt:PATH.flo]
 infer_cfg = dict(type="FlowInfer", pad_multiple=2**pyr_lvls)
 
 # Data.
+crop_transform = dict(type="RandomCrop", size=crop_size)
 data_loader = dict(
     type=torch.utils.data.DataLoader,
     dataset=dict(
         type="FlyingChairs",
         data_path=os.path.join(data_rootdir, "train_lmdb"),
         transforms=[
-            dict(type="RandomCrop", size=crop_size),
+            crop_transform,
             dict(type="RandomFlip", px=0.5, py=0.5),
             dict(type="ToTensor", to_yuv=False),
             dict(
@@ -139,11 +143,12 @@ image_transforms = [
     dict(type="TorchVisionAdapter", interface="Normalize", mean=128.0, std=128.0),
 ]
 
+# Targets downscaled to every predicted level.
+scale_transform = dict(type="Scale", scales=tuple(1 / np.array(train_scales)), mode="bilinear")
 batch_processor = dict(
     type="MultiBatchProcessor",
     need_grad_update=True,
-    batch_transforms=image_transforms
-    + [dict(type="Scale", scales=tuple(1 / np.array(train_scales)), mode="bilinear")],
+    batch_transforms=image_transforms + [scale_transform],
     loss_collector=loss_collector,
 )
 
@@ -165,107 +170,45 @@ def update_metric(metrics, batch, model_outs):
         metric.update(batch["gt_flow"], model_outs)
 
 
-# Callbacks.
-stat_callback = dict(type="StatsMonitor", log_freq=100)
-loss_metric_show_update = dict(
-    type="MetricUpdater",
-    metric_update_func=update_loss,
-    step_log_freq=100,
-    epoch_log_freq=1,
-    log_prefix="loss_" + task_name,
-)
-val_metric_updater = dict(
-    type="MetricUpdater",
-    metric_update_func=update_metric,
-    step_log_freq=10000,
-    epoch_log_freq=1,
-    log_prefix="Validation " + task_name,
-)
-val_callback = dict(
-    type="Validation",
-    data_loader=val_data_loader,
-    batch_processor=val_batch_processor,
-    callbacks=[val_metric_updater],
-    val_model=None,
-    init_with_train_model=True,
-    val_interval=1,
-    log_interval=200,
-)
-ckpt_callback = dict(
-    type="Checkpoint",
-    save_dir=ckpt_dir,
-    name_prefix=training_step + "-",
-    save_interval=1,
-    strict_match=True,
-    mode="min",
-    monitor_metric_key="EPE",
-)
-tensorboard_callback = dict(type="TensorBoard", save_dir=ckpt_dir + "/tensorboard", update_freq=100)
+def val_metrics():
+    """End-point error (fresh dicts for every user)."""
+    return [dict(type="EndPointError")]
 
-float_trainer = dict(
-    type="distributed_data_parallel_trainer",
+
+# Stages (configs/common/): callbacks, float trainer and predictor, then calibration -> qat ->
+# int_infer (-> export_hbir / validation_hbir align_bpu).
+_callbacks = float_stage.training_callbacks(
+    task_name=task_name,
+    ckpt_dir=ckpt_dir,
+    training_step=training_step,
+    update_loss=update_loss,
+    update_metric=update_metric,
+    val_data_loader=val_data_loader,
+    val_batch_processor=val_batch_processor,
+    monitor_metric_key="EPE",
+    mode="min",
+)
+globals().update(_callbacks)  # stat_callback, loss_show_callback, ..., tensorboard_callback
+_task = dict(
     model=model,
     data_loader=data_loader,
-    optimizer=dict(
-        type=torch.optim.Adam,
-        params={"weight": dict(weight_decay=4e-4)},
-        lr=lr,
-    ),
     batch_processor=batch_processor,
-    stop_by="epoch",
-    num_epochs=max_epoch,
-    device=None,
-    callbacks=[
-        stat_callback,
-        loss_metric_show_update,
-        dict(
-            type="CosLrUpdater",
-            warmup_by="epoch",
-            warmup_len=warmup_epochs,
-            step_log_interval=1000,
-        ),
-        val_callback,
-        ckpt_callback,
-        tensorboard_callback,
-    ],
-    train_metrics=[dict(type="LossShow")],
-    val_metrics=[dict(type="EndPointError")],
-    sync_bn=True,
+    val_data_loader=val_data_loader,
+    val_batch_processor=val_batch_processor,
+    callbacks=_callbacks,
+    val_metrics=val_metrics,
 )
 
-float_predictor = dict(
-    type="Predictor",
-    model=model,
-    data_loader=[val_data_loader],
-    batch_processor=val_batch_processor,
-    device=None,
-    metrics=[dict(type="EndPointError")],
-    callbacks=[val_metric_updater],
-    log_interval=50,
+lr_updater = dict(
+    type="CosLrUpdater", warmup_by="epoch", warmup_len=warmup_epochs, step_log_interval=1000
 )
-
-# ---------------------------------------------------------------------------------------------
-# Quantization: calibration -> qat -> int_infer (-> export_hbir / validation_hbir align_bpu).
-# Every stage rebuilds the float model and converts it with a ``model_convert_pipeline``; the
-# checkpoint loaders are module-level dicts so derived configs can re-point them (the demo does).
-# ---------------------------------------------------------------------------------------------
-model["int16_flow_output"] = True  # finest flow: int16 Add (convs stay integer kernels)
-
-
-def stage_best_ckpt(stage, directory=None):
-    """``{ckpt_dir}/{stage}-checkpoint-best.pth.tar``."""
-    return os.path.join(directory or ckpt_dir, f"{stage}-checkpoint-best.pth.tar")
-
-
-float_ckpt_loader = dict(
-    type="LoadCheckpoint", checkpoint_path=stage_best_ckpt("float"), allow_miss=True
-)
-calibration_ckpt_loader = dict(
-    type="LoadCheckpoint", checkpoint_path=stage_best_ckpt("calibration")
-)
-qat_ckpt_loader = dict(type="LoadCheckpoint", checkpoint_path=stage_best_ckpt("qat"))
-quant_ckpt_loaders = dict(
-    float=float_ckpt_loader, calibration=calibration_ckpt_loader, qat=qat_ckpt_loader
+globals().update(  # float_trainer, float_predictor
+    float_stage.float_stage(
+        **_task,
+        optimizer=dict(type=torch.optim.Adam, params={"weight": dict(weight_decay=4e-4)}, lr=lr),
+        num_epochs=max_epoch,
+        lr_updater=lr_updater,
+    )
 )
 
 calibration_steps = 10
@@ -284,98 +227,27 @@ calibration_data_loader = dict(
     pin_memory=True,
     collate_fn=collate_2d,
 )
-
-calibration_trainer = dict(
-    type="Calibrator",
-    model=model,
-    model_convert_pipeline=dict(
-        type="ModelConvertPipeline",
-        qat_mode="fuse_bn",
-        converters=[float_ckpt_loader, dict(type="Float2Calibration")],
-    ),
-    data_loader=calibration_data_loader,
-    batch_processor=val_batch_processor,
-    num_steps=calibration_steps,
-    device=None,
-    log_interval=1,
-    save_dir=ckpt_dir,
-    name_prefix="calibration-",
-)
-
 qat_lr = 1e-4
 qat_max_epoch = 86  # a tenth of the float schedule
-qat_trainer = dict(
-    type="distributed_data_parallel_trainer",
-    model=model,
-    model_convert_pipeline=dict(
-        type="ModelConvertPipeline",
-        qat_mode="fuse_bn",
-        converters=[
-            dict(type="Float2QAT"),
-            calibration_ckpt_loader,
-            # keep observing activations with the library's default averaging constant (0.01)
-            dict(type="Calibration2QAT", averaging_constant=None),
-        ],
-    ),
-    data_loader=data_loader,
-    optimizer=dict(
-        type=torch.optim.Adam,
-        params={"weight": dict(weight_decay=4e-5)},
-        lr=qat_lr,
-    ),
-    batch_processor=batch_processor,
-    stop_by="epoch",
-    num_epochs=qat_max_epoch,
-    device=None,
-    callbacks=[
-        stat_callback,
-        loss_metric_show_update,
-        dict(
-            type="StepDecayLrUpdater",
-            lr_decay_id=[int(qat_max_epoch * 0.5), int(qat_max_epoch * 0.8)],
-            lr_decay_factor=0.1,
-            step_log_interval=1000,
-        ),
-        val_callback,
-        ckpt_callback,
-    ],
-    train_metrics=[dict(type="LossShow")],
-    val_metrics=[dict(type="EndPointError")],
-    sync_bn=True,
+qat_lr_updater = dict(
+    type="StepDecayLrUpdater",
+    lr_decay_id=[int(qat_max_epoch * 0.5), int(qat_max_epoch * 0.8)],
+    lr_decay_factor=0.1,
+    step_log_interval=1000,
 )
-
-
-def _stage_predictor(converters, loader=None):
-    return dict(
-        type="Predictor",
-        model=model,
-        model_convert_pipeline=dict(
-            type="ModelConvertPipeline", qat_mode="fuse_bn", converters=converters
+globals().update(  # checkpoint loaders, calibration/qat trainers, stage predictors, compile_cfg
+    quant_stages.quantization_stages(
+        **_task,
+        ckpt_dir=ckpt_dir,
+        calibration_data_loader=calibration_data_loader,
+        calibration_steps=calibration_steps,
+        calibration_log_interval=1,
+        qat_optimizer=dict(
+            type=torch.optim.Adam, params={"weight": dict(weight_decay=4e-5)}, lr=qat_lr
         ),
-        data_loader=[loader or val_data_loader],
-        batch_processor=val_batch_processor,
-        device=None,
-        metrics=[dict(type="EndPointError")],
-        callbacks=[val_metric_updater],
-        log_interval=50,
+        qat_num_epochs=qat_max_epoch,
+        qat_lr_updater=qat_lr_updater,
+        # keep observing activations with the library's default averaging constant (0.01)
+        qat_averaging_constant=None,
     )
-
-
-calibration_predictor = _stage_predictor(
-    [dict(type="Float2QAT"), calibration_ckpt_loader, dict(type="SetFakeQuantState")]
 )
-qat_predictor = _stage_predictor(
-    [dict(type="Float2QAT"), qat_ckpt_loader, dict(type="SetFakeQuantState")]
-)
-int_infer_predictor = _stage_predictor(
-    [dict(type="Float2QAT"), qat_ckpt_loader, dict(type="QAT2Quantize")]
-)
-# On-board style validation: batch 1, deployment preprocessing (the val batch transforms).
-align_bpu_data_loader = dict(val_data_loader, batch_size=1)
-align_bpu_predictor = _stage_predictor(
-    [dict(type="Float2QAT"), qat_ckpt_loader, dict(type="QAT2Quantize")], align_bpu_data_loader
-)
-
-# Accelerator described for compile_perf_hbir's analytical estimate (an estimate, not a
-# measurement): peak int8 TOPS, DRAM bandwidth, and the fraction of peak a conv net reaches.
-compile_cfg = dict(tops=96.0, bandwidth_gbps=68.0, efficiency=0.5, perf_runs=20, warmup_runs=3)

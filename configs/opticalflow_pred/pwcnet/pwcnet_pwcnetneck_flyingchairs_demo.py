@@ -37,17 +37,15 @@ infer_cfg["pad_multiple"] = 2**pyr_lvls
 model["head"]["decoder_channels"] = [48, 48, 32, 24, 16]
 model["head"]["context_channels"] = [48, 48, 48, 32, 24, 16]
 train_scales = [2**lvl for lvl in range(flow_pred_lvl, pyr_lvls + 1)]
-batch_processor["batch_transforms"][-1]["scales"] = tuple(1 / np.array(train_scales))
+scale_transform["scales"] = tuple(1 / np.array(train_scales))
 deploy_inputs["img"] = torch.randn((1, 6) + deploy_size)
 
-data_loader["dataset"]["transforms"][0]["size"] = crop_size
-for loader in (data_loader, val_data_loader):
-    loader["batch_size"] = batch_size_per_gpu
-    loader["num_workers"] = data_num_workers
-    loader["pin_memory"] = False
+crop_transform["size"] = crop_size
+for _loader in (data_loader, val_data_loader):
+    _loader.update(batch_size=batch_size_per_gpu, num_workers=data_num_workers, pin_memory=False)
 
 stat_callback["log_freq"] = 20
-loss_metric_show_update["step_log_freq"] = 20
+loss_show_callback["step_log_freq"] = 20
 val_callback["log_interval"] = 20
 ckpt_callback["save_dir"] = ckpt_dir
 tensorboard_callback["save_dir"] = ckpt_dir + "/tensorboard"
@@ -55,23 +53,19 @@ tensorboard_callback["update_freq"] = 20
 
 float_trainer["optimizer"]["lr"] = lr
 float_trainer["num_epochs"] = max_epoch
-float_trainer["callbacks"][2]["warmup_len"] = warmup_epochs
-float_trainer["callbacks"][2]["step_log_interval"] = 50
+lr_updater.update(warmup_len=warmup_epochs, step_log_interval=50)
 
 # Quantization stages: same recipe, demo sizes and paths.
-for _stage, _loader in quant_ckpt_loaders.items():
-    _loader["checkpoint_path"] = stage_best_ckpt(_stage, ckpt_dir)
+point_ckpt_loaders(ckpt_dir)
 calibration_batch_size = 8
-for loader in (calibration_data_loader, align_bpu_data_loader):
-    loader["num_workers"] = data_num_workers
-    loader["pin_memory"] = False
+for _loader in (calibration_data_loader, align_bpu_data_loader):
+    _loader.update(num_workers=data_num_workers, pin_memory=False)
 calibration_data_loader["batch_size"] = calibration_batch_size
 calibration_trainer["save_dir"] = ckpt_dir
 qat_max_epoch = 3
 qat_lr = 2e-5  # 1e-4 overshoots: QAT EPE 1.036x float vs 0.96x with 2e-5 (3 epochs, decay at 2)
 qat_trainer["num_epochs"] = qat_max_epoch
 qat_trainer["optimizer"]["lr"] = qat_lr
-qat_trainer["callbacks"][2]["lr_decay_id"] = [2]
-qat_trainer["callbacks"][2]["step_log_interval"] = 50
+qat_lr_updater.update(lr_decay_id=[2], step_log_interval=50)
 for _p in (calibration_predictor, qat_predictor, int_infer_predictor, align_bpu_predictor):
     _p["log_interval"] = 20
