@@ -150,6 +150,21 @@ def test_checkpoint_files_schema_and_best(toy, tmp_path, monkeypatch):
     assert trainer.val_results["mse"] > 0
 
 
+def test_checkpoint_at_loop_end_only_with_last_as_best(toy, tmp_path):
+    ckpt = Checkpoint(save_dir=str(tmp_path), interval_by=None, last_is_best=True)
+    make_trainer(toy, [ckpt], num_epochs=2).fit()
+    assert sorted(os.listdir(tmp_path)) == [
+        "float-checkpoint-best.pth.tar", "float-checkpoint-last.pth.tar",
+    ]  # fmt: skip
+    last = (tmp_path / "float-checkpoint-last.pth.tar").read_bytes()
+    assert (tmp_path / "float-checkpoint-best.pth.tar").read_bytes() == last
+    assert torch.load(tmp_path / "float-checkpoint-last.pth.tar", weights_only=True)["step"] == 4
+    with pytest.raises(ValueError, match="last_is_best"):
+        Checkpoint(save_dir=str(tmp_path), monitor_metric_key="mse", last_is_best=True)
+    with pytest.raises(ValueError, match="interval_by"):
+        Checkpoint(save_dir=str(tmp_path), interval_by="iteration")
+
+
 def test_resume_checkpoint_without_flags_loads_weights_only(toy, tmp_path):
     first = make_trainer(toy, [Checkpoint(save_dir=str(tmp_path))])
     first.fit()
