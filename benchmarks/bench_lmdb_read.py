@@ -4,7 +4,8 @@
 
 Generates a synthetic FlyingChairs in a temp dir, packs it twice (``raw`` and ``png`` image
 encodings), then reads every sample through each dataset with no transform and with
-``ToTensor``, reporting samples/s and the LMDB / raw-files ratio against the goal (>= 3x).
+``ToTensor`` (uint8 ``(6, H, W)`` images, as the training loaders ship them), reporting samples/s
+and the LMDB / raw-files ratio against the goal (>= 3x).
 
 Every measurement runs in a fresh process (the parent never maps the LMDB). Modes:
 
@@ -168,8 +169,8 @@ def _verdict(results: dict) -> None:
             extra = 1e3 / tt["lmdb raw"] - read["lmdb raw"]
             print(
                 f"  {mode}: ms/sample to read: raw files {read['raw files']:.2f}, lmdb "
-                f"{read['lmdb raw']:.2f}; ToTensor adds ~{extra:.2f} ms to either (float32 "
-                "conversion), which caps the ratio with it"
+                f"{read['lmdb raw']:.2f}; ToTensor adds ~{extra:.2f} ms to either (one copy "
+                "into the (6, H, W) uint8 layout), which caps the ratio with it"
             )
 
 

@@ -158,3 +158,27 @@ def test_seed_batch_pipeline_on_device(train_lmdb, device):
     for t in (RandomFlip(0.5, 0.5), SegRandomAffine(degrees=5), FlowRandomAffineScale(1.0, 0.1)):
         out = t(small)
         assert out["img"].device.type == device and out["gt_flow"].shape == flow.shape
+
+
+def test_hwc_to_chw_layouts_and_dtypes():
+    from hat.data.transforms.functional import hwc_to_chw
+
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    flow = rng.normal(size=(9, 11, 2)).astype(np.float32)
+    gray = rng.integers(0, 256, (9, 11), dtype=np.uint8)
+    views = [img[:, ::-1], img[2:7, 1:10], img[::2]]  # flipped, cropped, strided rows
+    for v in views:
+        expect = np.moveaxis(v, 2, 0)
+        np.testing.assert_array_equal(hwc_to_chw([v], np.uint8), expect)
+        got = hwc_to_chw([v])
+        assert got.dtype == np.float32 and np.array_equal(got, expect.astype(np.float32))
+    both = hwc_to_chw([img, gray, img[..., :1]], np.uint8)
+    assert both.shape == (5, 9, 11) and both.flags.c_contiguous
+    np.testing.assert_array_equal(both[3], gray)
+    np.testing.assert_array_equal(both[4], img[..., 0])
+    np.testing.assert_array_equal(hwc_to_chw([flow]), np.moveaxis(flow, 2, 0))
+    f64 = flow.astype(np.float64)  # not a cv2 dtype: numpy path
+    np.testing.assert_array_equal(hwc_to_chw([f64], np.float64), np.moveaxis(f64, 2, 0))
+    with pytest.raises(ValueError, match=r"expected \(9, 11\)"):
+        hwc_to_chw([img, img[:5]])

@@ -152,3 +152,17 @@ def test_warped_train_images_are_not_rounded(lmdbs):
     warp = SegRandomAffine(scale=(1.1, 1.1), interpolation="bilinear")
     assert warp.resamples_img and warp(sample)["img"].dtype == torch.uint8
     assert not SegRandomAffine(translate=(0.1, 0.1)).resamples_img  # nearest: exact on uint8
+
+
+def test_collate_promotes_and_yuv_makes_float32():
+    from hat.data.transforms import BgrToYuv444
+
+    u8 = torch.tensor([[[0, 255]], [[128, 7]], [[200, 13]]], dtype=torch.uint8)  # (3, 1, 2)
+    batch = collate_2d([{"img": u8}, {"img": u8.float() + 0.5}])
+    assert batch["img"].dtype == torch.float32
+    assert batch["img"][0].tolist() == u8.float().tolist()
+    assert batch["img"][1].tolist() == (u8.float() + 0.5).tolist()
+    yuv_u8 = BgrToYuv444(rgb_input=True)({"img": u8[None]})["img"]
+    yuv_f = BgrToYuv444(rgb_input=True)({"img": u8[None].float()})["img"]
+    assert yuv_u8.dtype == yuv_f.dtype == torch.float32 and torch.equal(yuv_u8, yuv_f)
+    assert yuv_f[0, :, 0, 1].tolist() == [82.0, 89.0, 252.0]  # BT.601 of RGB (255, 7, 13), by hand

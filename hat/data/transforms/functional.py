@@ -41,28 +41,39 @@ def interpolation_mode(mode: Any) -> str:
 def hwc_to_chw(arrays: list[np.ndarray], dtype: type = np.float32) -> np.ndarray:
     """Stack ``(H, W[, C])`` arrays into one contiguous ``(sum C, H, W)`` array of ``dtype``.
 
-    Uses ``cv2.split`` per plane: a strided transpose copy (numpy or torch) of an interleaved
-    uint8 image is ~30x slower.
+    ``cv2.split`` writes each interleaved image straight into its planes of the result: a
+    strided transpose copy (numpy or torch) of an interleaved uint8 image is ~30x slower, and
+    letting ``cv2.split`` allocate the planes then copying them costs fresh pages twice.
     """
     h, w = arrays[0].shape[:2]
-    planes = [p for a in arrays for p in _planes(a)]
-    out = np.empty((len(planes), h, w), dtype)
-    for i, plane in enumerate(planes):
-        if plane.shape != (h, w):
-            raise ValueError(f"hwc_to_chw: plane of shape {plane.shape}, expected {(h, w)}")
-        out[i] = plane
+    channels = [a.shape[2] if a.ndim == 3 else 1 for a in arrays]
+    out = np.empty((sum(channels), h, w), dtype)
+    start = 0
+    for a, c in zip(arrays, channels):
+        if a.shape[:2] != (h, w):
+            raise ValueError(f"hwc_to_chw: array of shape {a.shape}, expected {(h, w)} first")
+        _split_into(a, out[start : start + c])
+        start += c
     return out
 
 
 _CV_DTYPES = {np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.int32, np.float32)}
 
 
-def _planes(a: np.ndarray) -> list[np.ndarray]:
-    if a.ndim == 2:
-        return [a]
-    if a.dtype in _CV_DTYPES and a.shape[2] <= 512:
-        return list(cv2.split(a))
-    return list(np.moveaxis(a, 2, 0))
+def _split_into(a: np.ndarray, dst: np.ndarray) -> None:
+    """Write the channels of ``a`` ``(H, W[, C])`` into the contiguous planes ``dst[i]``."""
+    if a.ndim == 2 or dst.shape[0] == 1:
+        dst[0] = a.reshape(dst.shape[1:])
+        return
+    if a.dtype not in _CV_DTYPES or a.shape[2] > 512:
+        dst[:] = np.moveaxis(a, 2, 0)
+        return
+    target = dst if a.dtype == dst.dtype else np.empty(dst.shape, a.dtype)
+    planes = cv2.split(a, list(target))
+    if not all(np.shares_memory(p, t) for p, t in zip(planes, target)):
+        target = np.stack(planes)  # cv2 did not write in place (an unusual layout)
+    if target is not dst:
+        dst[...] = target  # one vectorised conversion, e.g. uint8 -> float32
 
 
 # BT.601 full range, as the camera's uint8 YUV444 input of the deployed model.
