@@ -10,10 +10,11 @@ ISA level          u8 x s8 dot product                                          
 ``avx_vnni``       ``vpdpbusd`` (VEX encoding, 256 bit)                          no
 ``avx512bw``       ``vpmaddubsw``: 2 products summed into int16 **saturated**   yes
 ``avx2``           ``vpmaddubsw`` (256 bit)                                     yes
+``sse4_1``         ``pmaddubsw`` (128 bit)                                      yes
 ``arm_i8mm``       int8 matrix multiply (i8mm) into int32                       no
 ``arm_dotprod``    ``udot``/``sdot`` into int32                                 no
 ``arm_neon``       widening multiplies (16-bit products, 32-bit accumulation)   no
-``x86_other``      SSE kernels (no AVX2)                                        unknown
+``x86_other``      SSE2 kernel (no SSE4.1)                                      unknown
 ``unknown``        platform without ``/proc/cpuinfo`` (best effort)             see below
 =================  ===========================================================  ===========
 
@@ -22,7 +23,8 @@ with raw activation codes up to 255 and weights up to 127 a pair reaches
 ``2 * 255 * 127 = 64770 > 32767`` and is clipped, so ORT's accumulator differs from the exact
 int32 sum that the integer model (``int_infer``) computes. Weights in ``[-64, 63]`` (7 bits,
 ONNX Runtime's ``reduce_range``) bound a pair by ``2 * 255 * 64 = 32640 <= 32767``: no lane ever
-saturates, on any ISA. ONNX Runtime documents the issue for x86-64 with AVX2/AVX512 and states
+saturates, on any ISA. ONNX Runtime documents the issue for x86-64 SSE4.1/AVX2/AVX512 without
+VNNI (``session.x64quantprecision`` in ``onnxruntime_session_options_config_keys.h``) and states
 there is none with VNNI or on ARM.
 
 On Linux the flags come from ``/proc/cpuinfo`` (x86 ``flags``, ARM ``Features``); elsewhere
@@ -53,6 +55,7 @@ _X86_LEVELS = (
     ("avx_vnni", "avx_vnni"),
     ("avx512bw", "avx512bw"),
     ("avx2", "avx2"),
+    ("sse4_1", "sse4_1"),
 )
 _ARM_LEVELS = (("arm_i8mm", "i8mm"), ("arm_dotprod", "asimddp"), ("arm_neon", "asimd"))
 ISA_LEVELS = (
@@ -67,10 +70,11 @@ _KERNELS = {
     "avx_vnni": "vpdpbusd ymm (u8*s8 x4 -> int32, exact)",
     "avx512bw": "vpmaddubsw zmm (u8*s8 x2 -> int16, saturating)",
     "avx2": "vpmaddubsw ymm (u8*s8 x2 -> int16, saturating)",
+    "sse4_1": "pmaddubsw xmm (u8*s8 x2 -> int16, saturating)",
     "arm_i8mm": "int8 matrix multiply / dot product into int32 (exact)",
     "arm_dotprod": "udot/sdot into int32 (exact)",
     "arm_neon": "widening multiply-accumulate (exact)",
-    "x86_other": "SSE kernels (saturation not established)",
+    "x86_other": "SSE2 kernel (saturation not established)",
     "unknown": "not determined",
 }
 _SATURATES = {
@@ -78,6 +82,7 @@ _SATURATES = {
     "avx_vnni": False,
     "avx512bw": True,
     "avx2": True,
+    "sse4_1": True,
     "arm_i8mm": False,
     "arm_dotprod": False,
     "arm_neon": False,

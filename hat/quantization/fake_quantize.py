@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from hat.quantization.cpu_features import detect_cpu_int8_features
-from hat.quantization.observers import ObserverBase, build_observer
+from hat.quantization.observers import ObserverBase, build_observer, qparams_from_range
 from hat.quantization.qconfig import QuantSpec, resolve_reduce_range
 from hat.quantization.qdtypes import get_qdtype, reduced_range
 
@@ -218,10 +218,16 @@ class FakeQuantize(nn.Module):
             "fine-tune with QAT (or recalibrate) and re-validate",
             stacklevel=2,
         )
-        if self.fixed_scale is None and self.observer.initialized:
-            scale, zp = self.observer.calculate_qparams()
-            self.scale.copy_(scale)
-            self.zero_point.copy_(zp)
+        # the observer (a child module) is loaded after this module: use its checkpoint range
+        lo, hi = (
+            state_dict.get(prefix + "observer.min_val"),
+            state_dict.get(prefix + "observer.max_val"),
+        )
+        if self.fixed_scale is None and lo is not None and hi is not None:
+            if bool(torch.isfinite(lo).all()) and bool(torch.isfinite(hi).all()):
+                scale, zp = qparams_from_range(lo, hi, self.observer.qdtype, self.symmetric)
+                self.scale.copy_(scale)
+                self.zero_point.copy_(zp)
 
     def extra_repr(self) -> str:
         fixed = f", fixed_scale={self.fixed_scale}" if self.fixed_scale is not None else ""
