@@ -53,6 +53,7 @@ def perf(args: argparse.Namespace) -> dict:
     import onnx
     from onnx import numpy_helper
 
+    from hat.quantization.deploy_platform import deploy_platform_info
     from hat.quantization.ort_runner import classify_ops, make_session, optimized_op_counts
     from hat.registry import build_from_registry
     from hat.utils.op_count import count_ops
@@ -107,6 +108,7 @@ def perf(args: argparse.Namespace) -> dict:
         "flops": 2 * macs,
         "params": params,
         "weight_bytes": weight_bytes,
+        "deploy_platform": deploy_platform_info(path),  # CPU ISA, weight range
         "latency": {
             "runtime": "onnxruntime CPU, ENABLE_ALL",
             "threads": args.threads,

@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def validate(args: argparse.Namespace) -> dict[str, Any]:
+    from hat.quantization.deploy_platform import deploy_platform_info
     from hat.quantization.ort_alignment import align_on_ort
     from hat.registry import build_from_registry
 
@@ -99,6 +100,7 @@ def validate(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": 1,
         **ort_values,
         **result,
+        "deploy_platform": deploy_platform_info(path),  # CPU ISA, weight range
     }
     out = os.path.join(cfg["ckpt_dir"], f"{args.stage}-metrics.json")
     write_json(out, report)
