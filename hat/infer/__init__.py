@@ -4,9 +4,18 @@
 A config selects its adapter with ``infer_cfg = dict(type="FlowInfer", ...)`` (optical flow),
 ``dict(type="DisparityInfer", ...)`` (stereo disparity) or ``dict(type="SegmentationInfer", ...)``
 (semantic segmentation).
+
+Bad inputs raise :class:`InferInputError` (a :class:`hat.errors.UserInputError`); the tools
+print it as a one-line error.
 """
 
-from hat.infer.base import InferTask, flatten_outputs, parse_model_inputs, read_rgb
+from hat.infer.base import (
+    InferInputError,
+    InferTask,
+    flatten_outputs,
+    parse_model_inputs,
+    read_rgb,
+)
 from hat.infer.disparity import DisparityInfer
 from hat.infer.flow import FlowInfer
 from hat.infer.segmentation import SegmentationInfer
@@ -14,6 +23,7 @@ from hat.infer.segmentation import SegmentationInfer
 __all__ = [
     "DisparityInfer",
     "FlowInfer",
+    "InferInputError",
     "InferTask",
     "flatten_outputs",
     "parse_model_inputs",

@@ -9,9 +9,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from hat.utils.cli import ToolError
+from hat.errors import UserInputError
 
-__all__ = ["InferTask", "flatten_outputs", "parse_model_inputs", "read_rgb"]
+__all__ = ["InferInputError", "InferTask", "flatten_outputs", "parse_model_inputs", "read_rgb"]
+
+
+class InferInputError(UserInputError):
+    """The user's ``--model-inputs`` (files, values) or the model outputs cannot be used."""
 
 
 def read_rgb(path: str) -> np.ndarray:
@@ -19,23 +23,21 @@ def read_rgb(path: str) -> np.ndarray:
     import cv2
 
     if not os.path.isfile(path):
-        raise ToolError(f"image file not found: {path}")
+        raise InferInputError(f"image file not found: {path}")
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:
-        raise ToolError(f"cannot decode image {path}")
+        raise InferInputError(f"cannot decode image {path}")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def flatten_outputs(outputs: Any) -> list[torch.Tensor]:
-    """Model outputs as the ordered list the ONNX file has: a tensor -> ``[t]``, a list/tuple as
-    is, a dict by insertion order."""
-    if isinstance(outputs, torch.Tensor):
-        return [outputs]
-    if isinstance(outputs, Mapping):
-        return [v for v in outputs.values() if isinstance(v, torch.Tensor)]
-    if isinstance(outputs, Sequence):
-        return [v for v in outputs if isinstance(v, torch.Tensor)]
-    raise ToolError(f"cannot interpret model outputs of type {type(outputs).__name__}")
+    """Model outputs as the ordered list the ONNX file has
+    (:func:`hat.quantization.output_order.output_tensors`: nested dicts/lists depth-first)."""
+    from hat.quantization.output_order import output_tensors
+
+    if isinstance(outputs, (torch.Tensor, Mapping, Sequence)):
+        return output_tensors(outputs)
+    raise InferInputError(f"cannot interpret model outputs of type {type(outputs).__name__}")
 
 
 def parse_model_inputs(text: str, task: InferTask) -> dict[str, str]:
@@ -46,20 +48,20 @@ def parse_model_inputs(text: str, task: InferTask) -> dict[str, str]:
     for item in filter(None, (p.strip() for p in text.split(","))):
         name, sep, value = item.partition(":")
         if not sep or not name or not value:
-            raise ToolError(f"bad --model-inputs item {item!r}; expected {usage}")
+            raise InferInputError(f"bad --model-inputs item {item!r}; expected {usage}")
         if name not in allowed:
-            raise ToolError(
+            raise InferInputError(
                 f"unknown --model-inputs name {name!r}; this task takes {', '.join(allowed)}"
             )
         if name in out:
-            raise ToolError(f"--model-inputs names {name!r} twice")
+            raise InferInputError(f"--model-inputs names {name!r} twice")
         out[name] = value
     missing = [n for n in task.input_names if n not in out]
     if missing:
-        raise ToolError(f"--model-inputs is missing {', '.join(missing)} (expected {usage})")
+        raise InferInputError(f"--model-inputs is missing {', '.join(missing)} (expected {usage})")
     for name in task.file_names:
         if name in out and not os.path.isfile(out[name]):
-            raise ToolError(f"--model-inputs {name}: file not found: {out[name]}")
+            raise InferInputError(f"--model-inputs {name}: file not found: {out[name]}")
     return out
 
 

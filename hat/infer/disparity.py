@@ -9,9 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hat.infer.base import InferTask, read_rgb
+from hat.infer.base import InferInputError, InferTask, read_rgb
 from hat.registry import OBJECT_REGISTRY
-from hat.utils.cli import ToolError
 
 __all__ = ["DisparityInfer"]
 
@@ -20,9 +19,9 @@ def _positive_float(name: str, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ToolError(f"--model-inputs {name}: expected a number, got {text!r}") from None
+        raise InferInputError(f"--model-inputs {name}: expected a number, got {text!r}") from None
     if not (np.isfinite(value) and value > 0):
-        raise ToolError(f"--model-inputs {name}: must be > 0, got {text!r}")
+        raise InferInputError(f"--model-inputs {name}: must be > 0, got {text!r}")
     return value
 
 
@@ -62,12 +61,14 @@ class DisparityInfer(InferTask):
     def load_inputs(self, values: dict[str, str]) -> dict[str, Any]:
         raw: dict[str, Any] = {"imgl": read_rgb(values["imgl"]), "imgr": read_rgb(values["imgr"])}
         if raw["imgl"].shape != raw["imgr"].shape:
-            raise ToolError(
+            raise InferInputError(
                 f"the left and right images differ in size: {raw['imgl'].shape[:2]} vs "
                 f"{raw['imgr'].shape[:2]}"
             )
         if ("baseline" in values) != ("f" in values):
-            raise ToolError("--model-inputs: give both baseline and f (focal length) for depth")
+            raise InferInputError(
+                "--model-inputs: give both baseline and f (focal length) for depth"
+            )
         if "baseline" in values:
             raw["baseline"] = _positive_float("baseline", values["baseline"])
             raw["f"] = _positive_float("f", values["f"])
@@ -81,15 +82,17 @@ class DisparityInfer(InferTask):
         from hat.data.readers.pfm import read_pfm
 
         if not path.lower().endswith(".pfm"):
-            raise ToolError(f"--model-inputs gt: expected a .pfm disparity file, got {path}")
+            raise InferInputError(f"--model-inputs gt: expected a .pfm disparity file, got {path}")
         try:
             gt = read_pfm(path)
         except CorruptFileError as exc:
-            raise ToolError(str(exc)) from None
+            raise InferInputError(str(exc)) from None
         if gt.ndim != 2:
-            raise ToolError(f"--model-inputs gt: {path} is a 3-channel PFM, not a disparity")
+            raise InferInputError(f"--model-inputs gt: {path} is a 3-channel PFM, not a disparity")
         if gt.shape != tuple(size):
-            raise ToolError(f"gt disparity {gt.shape} and images {tuple(size)} differ in size")
+            raise InferInputError(
+                f"gt disparity {gt.shape} and images {tuple(size)} differ in size"
+            )
         return gt
 
     def make_batch(
@@ -161,7 +164,7 @@ class DisparityInfer(InferTask):
         import cv2
 
         if not cv2.imwrite(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-            raise ToolError(f"cannot write {path}")
+            raise InferInputError(f"cannot write {path}")
 
     def summary(self, result: np.ndarray) -> str:
         h, w = result.shape[:2]

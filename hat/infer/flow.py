@@ -9,9 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hat.infer.base import InferTask, read_rgb
+from hat.infer.base import InferInputError, InferTask, read_rgb
 from hat.registry import OBJECT_REGISTRY
-from hat.utils.cli import ToolError
 
 __all__ = ["FlowInfer"]
 
@@ -39,13 +38,13 @@ class FlowInfer(InferTask):
 
         raw: dict[str, Any] = {"img1": read_rgb(values["img1"]), "img2": read_rgb(values["img2"])}
         if raw["img1"].shape != raw["img2"].shape:
-            raise ToolError(
+            raise InferInputError(
                 f"the two images differ in size: {raw['img1'].shape} vs {raw['img2'].shape}"
             )
         if "gt" in values:
             raw["gt"] = read_flo(values["gt"])
             if raw["gt"].shape[:2] != raw["img1"].shape[:2]:
-                raise ToolError(
+                raise InferInputError(
                     f"gt flow {raw['gt'].shape[:2]} and images {raw['img1'].shape[:2]} differ "
                     "in size"
                 )
@@ -96,7 +95,7 @@ class FlowInfer(InferTask):
         }
         color = cv2.cvtColor(flow_to_color(result), cv2.COLOR_RGB2BGR)
         if not cv2.imwrite(paths["flow_png"], color):
-            raise ToolError(f"cannot write {paths['flow_png']}")
+            raise InferInputError(f"cannot write {paths['flow_png']}")
         write_flo(paths["flow_flo"], result.astype(np.float32))
         save_flow_visualization(paths["panel"], raw["img1"], raw["img2"], result, gt=raw.get("gt"))
         return paths

@@ -16,9 +16,8 @@ from hat.data.cityscapes_labels import (
     IGNORE_INDEX,
     TRAIN_ID_COLORS,
 )
-from hat.infer.base import InferTask, read_rgb
+from hat.infer.base import InferInputError, InferTask, read_rgb
 from hat.registry import OBJECT_REGISTRY
-from hat.utils.cli import ToolError
 
 __all__ = ["SegmentationInfer", "read_label_ids"]
 
@@ -28,12 +27,12 @@ def read_label_ids(path: str) -> np.ndarray:
     import cv2
 
     if not os.path.isfile(path):
-        raise ToolError(f"label file not found: {path}")
+        raise InferInputError(f"label file not found: {path}")
     lab = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if lab is None:
-        raise ToolError(f"cannot decode label image {path}")
+        raise InferInputError(f"cannot decode label image {path}")
     if lab.ndim != 2 or lab.dtype != np.uint8:
-        raise ToolError(
+        raise InferInputError(
             f"{path}: expected a single-channel 8-bit labelIds PNG (e.g. *_gtFine_labelIds.png), "
             f"got shape {lab.shape} dtype {lab.dtype}"
         )
@@ -92,7 +91,7 @@ class SegmentationInfer(InferTask):
         if "gt" in values:
             lab = read_label_ids(values["gt"])
             if lab.shape != raw["img"].shape[:2]:
-                raise ToolError(
+                raise InferInputError(
                     f"gt labels {lab.shape} and image {raw['img'].shape[:2]} differ in size"
                 )
             raw["gt_label_ids"] = lab
@@ -128,12 +127,14 @@ class SegmentationInfer(InferTask):
 
     def postprocess(self, outputs: list[torch.Tensor], ctx: dict[str, Any]) -> np.ndarray:
         if not outputs:
-            raise ToolError("the model returned no outputs")
+            raise InferInputError("the model returned no outputs")
         y = outputs[0]
         if y.dim() == 3:
             y = y[:, None]
         if y.dim() != 4:
-            raise ToolError(f"expected a (B, C, h, w) or (B, 1, h, w) output, got {tuple(y.shape)}")
+            raise InferInputError(
+                f"expected a (B, C, h, w) or (B, 1, h, w) output, got {tuple(y.shape)}"
+            )
         ids = y if (y.shape[1] == 1 and not y.is_floating_point()) else y.argmax(1, keepdim=True)
         ids = F.interpolate(ids.float(), size=ctx["padded"], mode="nearest-exact")
         h, w = ctx["size"]
@@ -167,11 +168,11 @@ class SegmentationInfer(InferTask):
         for name, pic in pictures.items():
             paths[name] = os.path.join(save_path, f"{name}.png")
             if not cv2.imwrite(paths[name], cv2.cvtColor(pic, cv2.COLOR_RGB2BGR)):
-                raise ToolError(f"cannot write {paths[name]}")
+                raise InferInputError(f"cannot write {paths[name]}")
         paths["pred_trainIds"] = os.path.join(save_path, "pred_trainIds.png")
         ids8 = np.where((result >= 0) & (result < 255), result, IGNORE_INDEX).astype(np.uint8)
         if not cv2.imwrite(paths["pred_trainIds"], ids8):
-            raise ToolError(f"cannot write {paths['pred_trainIds']}")
+            raise InferInputError(f"cannot write {paths['pred_trainIds']}")
         self._gt_for_summary = raw.get("gt")
         return paths
 

@@ -19,7 +19,6 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import torch
 from torch import nn
 
 from hat.quantization.convert import convert
@@ -30,6 +29,7 @@ from hat.quantization.prepare import QAT_MODES, is_prepared, prepare_qat
 from hat.quantization.qconfig_params import apply_qconfig_params, check_qconfig_params
 from hat.quantization.utils import set_observer_averaging_constant
 from hat.registry import OBJECT_REGISTRY
+from hat.utils.checkpoint import load_model_weights, summarise_keys
 
 __all__ = [
     "ModelConvertPipeline",
@@ -79,15 +79,10 @@ class ModelConvertPipeline:
         return f"ModelConvertPipeline(qat_mode={self.qat_mode!r}, converters={self.converters!r})"
 
 
-def _strip_prefix(sd: dict[str, Any], prefix: str) -> dict[str, Any]:
-    if prefix and sd and all(k.startswith(prefix) for k in sd):
-        return {k[len(prefix) :]: v for k, v in sd.items()}
-    return sd
-
-
 @OBJECT_REGISTRY.register
 class LoadCheckpoint:
-    """Load ``checkpoint["state_dict"]`` from ``checkpoint_path`` into the model.
+    """Load ``checkpoint["state_dict"]`` from ``checkpoint_path`` into the model
+    (:func:`hat.utils.checkpoint.load_model_weights`).
 
     Args:
         checkpoint_path: a ``.pth.tar`` written by the checkpoint callback (a dict with
@@ -97,6 +92,12 @@ class LoadCheckpoint:
             buffers when loading a float checkpoint into a QAT model).
         ignore_extra: accept checkpoint keys the model does not have.
         verbose: log missing/unexpected keys.
+        state_dict_key: the checkpoint entry holding the weights.
+        strip_prefix: removed when every key starts with it (DDP's ``module.``); None keeps keys.
+
+    Errors are :class:`hat.utils.checkpoint.CheckpointError` subclasses naming the file
+    (``CheckpointNotFoundError`` is also a ``FileNotFoundError``, ``CheckpointMismatchError``
+    a ``KeyError``, ``CheckpointReadError`` a ``RuntimeError``).
     """
 
     def __init__(
@@ -106,7 +107,7 @@ class LoadCheckpoint:
         ignore_extra: bool = False,
         verbose: bool = True,
         state_dict_key: str = "state_dict",
-        strip_prefix: str = "module.",
+        strip_prefix: str | None = "module.",
     ) -> None:
         self.checkpoint_path = os.fspath(checkpoint_path)
         self.allow_miss = allow_miss
@@ -116,61 +117,31 @@ class LoadCheckpoint:
         self.strip_prefix = strip_prefix
 
     def __call__(self, model: nn.Module) -> nn.Module:
-        path = self.checkpoint_path
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"LoadCheckpoint: checkpoint file not found: {path}")
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise RuntimeError(f"LoadCheckpoint: cannot read {path}: {exc}") from exc
-        if isinstance(ckpt, dict) and self.state_dict_key in ckpt:
-            sd = ckpt[self.state_dict_key]
-        elif (
-            isinstance(ckpt, dict)
-            and ckpt
-            and all(isinstance(v, torch.Tensor) for v in ckpt.values())
-        ):
-            sd = ckpt
-        else:
-            raise KeyError(f"LoadCheckpoint: {path} has no '{self.state_dict_key}' entry")
-        sd = _strip_prefix(dict(sd), self.strip_prefix)
-        try:
-            missing, unexpected = model.load_state_dict(sd, strict=False)
-        except RuntimeError as exc:
-            raise RuntimeError(f"LoadCheckpoint: {path} does not fit the model: {exc}") from exc
+        report = load_model_weights(
+            model,
+            self.checkpoint_path,
+            allow_missing=self.allow_miss,
+            allow_unexpected=self.ignore_extra,
+            strip_prefix=self.strip_prefix,
+            state_dict_key=self.state_dict_key,
+        )
         if self.verbose:
             logger.info(
                 "LoadCheckpoint %s: %d tensors, %d missing, %d unexpected",
-                path,
-                len(sd),
-                len(missing),
-                len(unexpected),
+                report.path,
+                report.loaded,
+                len(report.missing_keys),
+                len(report.unexpected_keys),
             )
-            if missing:
-                logger.info("missing keys: %s", _short(missing))
-            if unexpected:
-                logger.info("unexpected keys: %s", _short(unexpected))
-        if missing and not self.allow_miss:
-            raise KeyError(
-                f"LoadCheckpoint: {len(missing)} model keys missing in {path}: {_short(missing)} "
-                "(allow_miss=True to accept)"
-            )
-        if unexpected and not self.ignore_extra:
-            raise KeyError(
-                f"LoadCheckpoint: {len(unexpected)} unexpected keys in {path}: "
-                f"{_short(unexpected)} (ignore_extra=True to accept)"
-            )
-        self.missing_keys, self.unexpected_keys = list(missing), list(unexpected)
+            if report.missing_keys:
+                logger.info("missing keys: %s", summarise_keys(report.missing_keys, 8))
+            if report.unexpected_keys:
+                logger.info("unexpected keys: %s", summarise_keys(report.unexpected_keys, 8))
+        self.missing_keys, self.unexpected_keys = report.missing_keys, report.unexpected_keys
         return model
 
     def __repr__(self) -> str:
         return f"LoadCheckpoint({self.checkpoint_path!r})"
-
-
-def _short(keys: Sequence[str], n: int = 8) -> str:
-    keys = list(keys)
-    more = f" ... (+{len(keys) - n})" if len(keys) > n else ""
-    return ", ".join(keys[:n]) + more
 
 
 def _fuse_and_qconfig(model: nn.Module) -> None:

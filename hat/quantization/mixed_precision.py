@@ -13,28 +13,10 @@ from collections.abc import Iterable
 
 from torch import nn
 
-from hat.quantization.qconfig import QConfig
+from hat.quantization.qconfig import effective_qconfig
 from hat.quantization.qdtypes import get_qdtype
 
 __all__ = ["effective_qconfig", "set_activation_dtype", "set_int16_modules"]
-
-_SENTINEL = object()
-
-
-def effective_qconfig(model: nn.Module, name: str) -> QConfig | None:
-    """The qconfig ``prepare_qat`` would give submodule ``name`` (inherited from the closest
-    ancestor that has a ``qconfig`` attribute; None: the module stays float)."""
-    modules = dict(model.named_modules())
-    if name not in modules:
-        raise KeyError(f"no submodule named {name!r}")
-    qconfig = getattr(model, "qconfig", None)
-    path = ""
-    for part in name.split(".") if name else []:
-        path = f"{path}.{part}" if path else part
-        own = getattr(modules[path], "qconfig", _SENTINEL)
-        if own is not _SENTINEL:
-            qconfig = own
-    return qconfig
 
 
 def set_activation_dtype(model: nn.Module, names: Iterable[str], dtype: str = "int16") -> list[str]:

@@ -10,12 +10,11 @@ from torch import nn
 from hat.quantization.fake_quantize import FakeQuantState, set_fake_quantize
 from hat.quantization.mapping import get_qat_factory
 from hat.quantization.qat.base import module_device
-from hat.quantization.qconfig import QConfig
+from hat.quantization.qconfig import QConfig, inherited_qconfig
 
 __all__ = ["prepare_qat", "QAT_MODES", "is_prepared"]
 
 QAT_MODES = ("fuse_bn",)
-_SENTINEL = object()
 
 
 def _has_qconfig(model: nn.Module) -> bool:
@@ -29,8 +28,7 @@ def is_prepared(model: nn.Module) -> bool:
 def _swap(module: nn.Module, inherited: QConfig | None, device: torch.device) -> int:
     count = 0
     for name, child in list(module.named_children()):
-        own = getattr(child, "qconfig", _SENTINEL)
-        qconfig = inherited if own is _SENTINEL else own
+        qconfig = inherited_qconfig(child, inherited)
         if getattr(child, "_hat_qat", False):
             continue
         factory = get_qat_factory(child) if qconfig is not None else None
@@ -71,7 +69,7 @@ def prepare_qat(
         raise RuntimeError("prepare_qat: the model is already prepared")
     if not inplace:
         model = copy.deepcopy(model)
-    root_q = getattr(model, "qconfig", None)
+    root_q = inherited_qconfig(model, None)
     if get_qat_factory(model) is not None and root_q is not None:
         raise TypeError("prepare_qat: the root module itself is a quantizable op; wrap it")
     n = _swap(model, root_q, module_device(model))

@@ -17,8 +17,8 @@ import torch
 from hat.metrics.epe import EndPointError
 from hat.registry import build_from_registry
 from hat.tools.deploy_common import write_json
-from hat.utils.cli import ToolError, run_cli
-from hat.utils.config import load_config
+from hat.utils.cli import ToolError, add_config_args, run_cli
+from hat.utils.run_config import RunConfig
 
 
 def _disparities(loader_cfg: dict, path: str):
@@ -30,15 +30,14 @@ def _disparities(loader_cfg: dict, path: str):
 
 def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config", "-c", required=True)
+    add_config_args(parser)
     parser.add_argument("--max-disp", type=float, default=192.0)
-    parser.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE")
     args = parser.parse_args(argv)
-    if not os.path.isfile(args.config):
-        raise ToolError(f"config file not found: {args.config}")
-    cfg = load_config(args.config, args.opts)
-    val = cfg["val_data_loader"]
-    train_path = cfg["data_loader"]["dataset"]["data_path"]
+    config = RunConfig.load(args.config, opts=args.opts)
+    val = config.require("val_data_loader", "the test data loader", dict)
+    config.require("val_data_loader.dataset", "the test dataset", dict)
+    train_path = config.require("data_loader.dataset.data_path", "the training set's path")
+    ckpt_dir = config.ckpt_dir
     train = val | {"dataset": {**val["dataset"], "data_path": train_path}, "shuffle": False}
     total, count = 0.0, 0
     for gt in _disparities(train, "data_loader"):
@@ -54,8 +53,8 @@ def _main(argv: list[str] | None = None) -> int:
         metric.update(gt, torch.full_like(gt, mean))
         size += gt.shape[0]
     result = {"EPE": metric.get()[1], "train_mean_disparity": mean, "dataset_size": size}
-    out = os.path.join(cfg["ckpt_dir"], "mean-disparity-metrics.json")
-    os.makedirs(cfg["ckpt_dir"], exist_ok=True)
+    out = os.path.join(ckpt_dir, "mean-disparity-metrics.json")
+    os.makedirs(ckpt_dir, exist_ok=True)
     write_json(out, result)
     print(f"train-mean-disparity ({mean:.3f} px) EPE: {result['EPE']:.4f} ({size} pairs) -> {out}")
     return 0

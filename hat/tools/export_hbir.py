@@ -3,6 +3,7 @@
 The int model (``int_infer_predictor``: float model -> QAT -> qat best checkpoint -> QAT2Quantize)
 is exported with static shapes from the config's ``deploy_inputs`` to
 ``{ckpt_dir}/{task_name}.int.onnx`` (QDQ ONNX), plus ``{task_name}.int.export.json``.
+``--ckpt`` replaces the QAT checkpoint the integer model is converted from.
 """
 
 from __future__ import annotations
@@ -12,15 +13,9 @@ import logging
 import os
 import time
 
-from hat.tools.deploy_common import (
-    FORMAT_NOTE,
-    build_stage_model,
-    deploy_inputs,
-    int_onnx_path,
-    load_stage_config,
-    write_json,
-)
-from hat.utils.cli import run_cli
+from hat.tools.deploy_common import FORMAT_NOTE, build_stage_model, write_json
+from hat.utils.cli import add_config_args, run_cli
+from hat.utils.run_config import RunConfig
 
 __all__ = ["main", "export_hbir"]
 PROG = "hat-export-hbir"
@@ -33,9 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__ + "\n" + FORMAT_NOTE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", "-c", required=True, help="config file")
+    add_config_args(p, ckpt="QAT checkpoint the integer model is converted from (default: the one "
+                    "int_infer_predictor loads)")  # fmt: skip
     p.add_argument("--out", default=None, help="output .onnx (default {ckpt_dir}/{task}.int.onnx)")
-    p.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE", help="config overrides")
     return p
 
 
@@ -43,10 +38,10 @@ def export_hbir(args: argparse.Namespace) -> dict:
     from hat.quantization.export_onnx import export_int_model_to_onnx
     from hat.quantization.ort_runner import classify_ops, optimized_op_counts
 
-    cfg = load_stage_config(args.config, "int_infer", args.opts)
-    model = build_stage_model(cfg, "int_infer_predictor")
-    inputs = deploy_inputs(cfg)
-    path = args.out or int_onnx_path(cfg)
+    config = RunConfig.load(args.config, "int_infer", args.opts)
+    model = build_stage_model(config, "int_infer_predictor", args.ckpt)
+    inputs = config.deploy_inputs()
+    path = args.out or config.int_onnx_path()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     t0 = time.perf_counter()
     rep = export_int_model_to_onnx(model, inputs, path)

@@ -3,7 +3,8 @@
 ``float``: the float model with ``{ckpt_dir}/float-checkpoint-best.pth.tar`` ->
 ``{ckpt_dir}/{task}.float.onnx`` (torch's exporter). ``qat``: the QAT model from
 ``qat_predictor`` (qat best) exported through its integer model as QDQ ONNX ->
-``{ckpt_dir}/{task}.qat.onnx`` (same graph as export_hbir's).
+``{ckpt_dir}/{task}.qat.onnx`` (same graph as export_hbir's). ``--ckpt`` replaces the
+stage's checkpoint.
 """
 
 from __future__ import annotations
@@ -11,14 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from hat.tools.deploy_common import (
-    FORMAT_NOTE,
-    build_stage_model,
-    deploy_inputs,
-    load_stage_config,
-    model_name,
-)
-from hat.utils.cli import ToolError, run_cli
+from hat.tools.deploy_common import FORMAT_NOTE, build_stage_model, stage_model
+from hat.utils.cli import add_config_args, run_cli
+from hat.utils.run_config import RunConfig
 
 __all__ = ["main"]
 PROG = "hat-export-onnx"
@@ -30,34 +26,23 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__ + "\n" + FORMAT_NOTE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", "-c", required=True)
+    add_config_args(p, ckpt="weights of the stage (default: float best; qat: qat_predictor's)")
     p.add_argument("--stage", default="float", choices=["float", "qat"])
-    p.add_argument("--ckpt", default=None, help="float checkpoint (default: float best)")
     p.add_argument("--out", default=None)
-    p.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE")
     return p
 
 
 def export(args: argparse.Namespace) -> str:
-    cfg = load_stage_config(args.config, args.stage, args.opts)
-    inputs = deploy_inputs(cfg)
-    out = args.out or os.path.join(cfg["ckpt_dir"], f"{model_name(cfg)}.{args.stage}.onnx")
+    from hat.quantization.export_onnx import export_float_onnx, export_int_model_to_onnx
+
+    config = RunConfig.load(args.config, args.stage, args.opts)
+    inputs = config.deploy_inputs()
+    out = args.out or config.onnx_path(args.stage)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     if args.stage == "float":
-        from hat.quantization.export_onnx import export_float_onnx
-        from hat.tools.calops import build_model
-        from hat.tools.infer import load_checkpoint
-
-        model = build_model(cfg)
-        ckpt = args.ckpt or os.path.join(cfg["ckpt_dir"], "float-checkpoint-best.pth.tar")
-        load_checkpoint(model, ckpt)
-        export_float_onnx(model.eval(), inputs, out)
+        export_float_onnx(stage_model(config, "float", args.ckpt), inputs, out)
     else:
-        from hat.quantization.export_onnx import export_int_model_to_onnx
-
-        if args.ckpt:
-            raise ToolError("--ckpt applies to --stage float; qat uses qat_predictor's pipeline")
-        model = build_stage_model(cfg, "qat_predictor")
+        model = build_stage_model(config, "qat_predictor", args.ckpt)
         export_int_model_to_onnx(model, inputs, out)
     print(f"exported {out}")
     return out

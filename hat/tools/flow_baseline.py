@@ -15,8 +15,8 @@ import torch
 
 from hat.metrics.epe import EndPointError
 from hat.registry import build_from_registry
-from hat.utils.cli import run_cli
-from hat.utils.config import load_config
+from hat.utils.cli import add_config_args, run_cli
+from hat.utils.run_config import RunConfig
 
 
 def _iterate_flows(loader_cfg: dict, path: str):
@@ -27,22 +27,18 @@ def _iterate_flows(loader_cfg: dict, path: str):
 
 def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config", "-c", required=True)
-    parser.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE")
+    add_config_args(parser)
     args = parser.parse_args(argv)
-    cfg = load_config(args.config, args.opts)
+    config = RunConfig.load(args.config, opts=args.opts)
+    val = config.require("val_data_loader", "the validation data loader", dict)
+    val_set = config.require("val_data_loader.dataset", "the validation dataset", dict)
+    train_path = config.require("data_loader.dataset.data_path", "the training set's path")
+    ckpt_dir = config.ckpt_dir
 
     train_sum = torch.zeros(2, dtype=torch.float64)
     train_count = 0
     for flow in _iterate_flows(
-        cfg["val_data_loader"]
-        | {
-            "dataset": {
-                **cfg["val_data_loader"]["dataset"],
-                "data_path": cfg["data_loader"]["dataset"]["data_path"],
-            }
-        },
-        "data_loader",
+        val | {"dataset": {**val_set, "data_path": train_path}}, "data_loader"
     ):
         train_sum += flow.double().sum(dim=(0, 2, 3))
         train_count += flow.shape[0] * flow.shape[2] * flow.shape[3]
@@ -50,7 +46,7 @@ def _main(argv: list[str] | None = None) -> int:
 
     zero, mean = EndPointError(name="EPE"), EndPointError(name="EPE")
     size = 0
-    for flow in _iterate_flows(cfg["val_data_loader"], "val_data_loader"):
+    for flow in _iterate_flows(val, "val_data_loader"):
         zero.update(flow, torch.zeros_like(flow))
         mean.update(flow, mean_flow.view(1, 2, 1, 1).expand_as(flow))
         size += flow.shape[0]
@@ -60,8 +56,8 @@ def _main(argv: list[str] | None = None) -> int:
         "train_mean_flow": mean_flow.tolist(),
         "dataset_size": size,
     }
-    os.makedirs(cfg["ckpt_dir"], exist_ok=True)
-    out = os.path.join(cfg["ckpt_dir"], "zero-flow-metrics.json")
+    os.makedirs(ckpt_dir, exist_ok=True)
+    out = os.path.join(ckpt_dir, "zero-flow-metrics.json")
     with open(out, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
     print(

@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from hat.tools.deploy_common import FORMAT_NOTE, int_onnx_path, load_stage_config
-from hat.utils.cli import ToolError, run_cli
+from hat.tools.deploy_common import FORMAT_NOTE
+from hat.utils.cli import ToolError, add_config_args, run_cli
+from hat.utils.run_config import RunConfig
 
 __all__ = ["main"]
 PROG = "hat-infer-hbir"
@@ -25,13 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__ + "\n" + FORMAT_NOTE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", "-c", required=True)
+    add_config_args(p)
     p.add_argument(
         "--model-inputs", required=True, help="NAME:PATH,... as the config's infer_cfg task reads"
     )
     p.add_argument("--save-path", required=True)
     p.add_argument("--model", default=None, help="ONNX file (default {ckpt_dir}/{task}.int.onnx)")
-    p.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE")
     return p
 
 
@@ -40,22 +40,21 @@ def run(args: argparse.Namespace) -> dict[str, str]:
 
     from hat.infer import parse_model_inputs
     from hat.quantization.ort_runner import make_session
-    from hat.tools.deploy_common import deploy_inputs
-    from hat.tools.infer import build_infer_task, val_transforms
+    from hat.tools.infer import val_transforms
 
-    cfg = load_stage_config(args.config, "int_infer", args.opts)
-    task = build_infer_task(cfg)
+    config = RunConfig.load(args.config, "int_infer", args.opts)
+    task = config.infer_task()
     values = parse_model_inputs(args.model_inputs, task)
-    path = args.model or int_onnx_path(cfg)
+    path = args.model or config.int_onnx_path()
     if not os.path.isfile(path):
         raise ToolError(f"no exported model at {path}: run tools/export_hbir.py first")
     sess = make_session(path, "all")
     names = [i.name for i in sess.get_inputs()]
-    shapes = {k: tuple(v.shape) for k, v in deploy_inputs(cfg).items()}
+    shapes = {k: tuple(v.shape) for k, v in config.deploy_inputs().items()}
     size = tuple(shapes[names[0]][-2:])
     raw = task.load_inputs(values)
     batch, ctx = task.make_batch(raw, size)
-    for t in val_transforms(cfg):
+    for t in val_transforms(config):
         batch = t(batch)
     missing = [n for n in names if n not in batch]
     if missing:

@@ -1,10 +1,14 @@
 """Predict/evaluate: ``tools/predict.py --stage float --config CFG [--ckpt PATH] [--opts ...]``.
 
-Builds ``cfg["{stage}_predictor"]``, loads the checkpoint into its model (``--ckpt``, else
-``{ckpt_dir}/{stage}-checkpoint-best.pth.tar``; when the predictor has a
-``model_convert_pipeline`` and no ``--ckpt`` is given, the pipeline loads the weights), runs it,
-prints the metrics and writes ``{ckpt_dir}/{stage}-metrics.json``:
+Builds ``cfg["{stage}_predictor"]`` with the stage's weights, runs it, prints the metrics and
+writes ``{ckpt_dir}/{stage}-metrics.json``:
 ``{metric: value, ..., "dataset_size": N, "stage": ..., "checkpoint": path, "seconds": t}``.
+
+Weights: without ``--ckpt``, a predictor with a ``model_convert_pipeline`` loads what its
+pipeline loads; one without loads its ``checkpoint`` or ``{ckpt_dir}/{stage}-checkpoint-best``.
+``--ckpt PATH`` replaces the checkpoint the stage loads: the pipeline's ``LoadCheckpoint`` when
+it has one (``int_infer``: the QAT checkpoint the integer model is converted from), else the
+predictor's ``checkpoint``.
 """
 
 from __future__ import annotations
@@ -16,23 +20,32 @@ import os
 import time
 from typing import Any
 
-from hat.utils.cli import ToolError, run_cli
-from hat.utils.run_context import STAGE_ENV
+from hat.utils.checkpoint import CheckpointMismatchError
+from hat.utils.cli import ToolError, add_config_args, run_cli
+from hat.utils.run_config import RunConfig, with_stage_checkpoint
 
 __all__ = ["main", "build_parser", "predict"]
 
 PROG = "hat-predict"
 logger = logging.getLogger("hat.tools.predict")
 
+CKPT_HELP = (
+    "weights of the stage: the checkpoint its model_convert_pipeline loads (int_infer: the QAT "
+    "checkpoint), else the predictor's checkpoint (default {ckpt_dir}/{stage}-checkpoint-best)"
+)
+
+_WHAT_LOADS = {
+    "calibration": ": a calibration checkpoint",
+    "qat": ": a QAT (or calibration) checkpoint",
+    "int_infer": ": the QAT checkpoint the integer model is converted from",
+    "align_bpu": ": the QAT checkpoint the integer model is converted from",
+}
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Evaluate one stage of a hat config.")
     parser.add_argument("--stage", default="float", help="float, calibration, qat, ...")
-    parser.add_argument("--config", "-c", required=True, help="path to the Python config file")
-    parser.add_argument("--ckpt", default=None, help="checkpoint to evaluate")
-    parser.add_argument(
-        "--opts", nargs="+", default=[], metavar="KEY VALUE", help="override config values"
-    )
+    add_config_args(parser, ckpt=CKPT_HELP)
     return parser
 
 
@@ -42,40 +55,29 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def predict(args: argparse.Namespace) -> int:
-    from hat.engine.launcher import init_distributed_if_launched
     from hat.registry import build_from_registry
-    from hat.utils.config import load_config
-    from hat.utils.distributed import barrier, destroy_process_group, get_rank, is_main_process
-    from hat.utils.logger import default_log_path, init_logger
-    from hat.utils.run_context import RunContext, set_run_context
-    from hat.utils.seed import seed_everything
+    from hat.utils.distributed import is_main_process
+    from hat.utils.run_setup import stage_run
 
-    os.environ[STAGE_ENV] = args.stage
-    if not os.path.isfile(args.config):
-        raise ToolError(f"config file not found: {args.config}")
-    created_group = init_distributed_if_launched()
-    try:
-        init_logger(default_log_path("predict", args.config, args.stage), rank=get_rank())
-        cfg = load_config(args.config, args.opts)
+    def check(config: RunConfig) -> None:
+        config.predictor(args.stage)
+
+    with stage_run("predict", args.config, args.stage, args.opts, check=check) as run:
         key = f"{args.stage}_predictor"
-        if key not in cfg:
-            stages = sorted(k[: -len("_predictor")] for k in cfg if k.endswith("_predictor"))
-            raise ToolError(
-                f"{args.config} has no '{key}'; stages with a predictor: "
-                f"{', '.join(stages) or 'none'}"
-            )
-        seed_everything(cfg.get("seed"), get_rank())
-        set_run_context(RunContext(stage=args.stage, config_path=args.config))
-        predictor_cfg = cfg[key]
-        checkpoint = _checkpoint_to_load(args, cfg, predictor_cfg)
-        if checkpoint is not None:
-            predictor_cfg["checkpoint"] = checkpoint
-        predictor = build_from_registry(predictor_cfg, path=key)
+        predictor_cfg, checkpoint = stage_predictor(run.config, args.stage, args.ckpt)
         started = time.perf_counter()
-        predictor.fit()
+        try:
+            predictor = build_from_registry(predictor_cfg, path=key)
+            predictor.fit()
+        except CheckpointMismatchError as exc:
+            if args.ckpt is None:
+                raise
+            raise CheckpointMismatchError(
+                f"{exc} (--ckpt of --stage {args.stage} must hold the weights that {key} loads"
+                f"{_WHAT_LOADS.get(args.stage, '')})"
+            ) from None
         seconds = time.perf_counter() - started
-        results = predictor.metric_results()
-        report = dict(results)
+        report = dict(predictor.metric_results())
         report.update(
             dataset_size=_dataset_size(predictor.data_loader),
             stage=args.stage,
@@ -83,30 +85,34 @@ def predict(args: argparse.Namespace) -> int:
             seconds=round(seconds, 3),
         )
         if is_main_process():
-            _report(report, cfg, args.stage)
-        barrier()  # leave together (see hat.tools.train)
-    finally:
-        if created_group:
-            destroy_process_group()
+            _report(report, run.config, args.stage)
     return 0
 
 
-def _checkpoint_to_load(args: argparse.Namespace, cfg: Any, predictor_cfg: Any) -> str | None:
-    if args.ckpt is not None:
-        if not os.path.isfile(args.ckpt):
-            raise ToolError(f"--ckpt: checkpoint not found: {args.ckpt}")
-        return args.ckpt
-    if isinstance(predictor_cfg, dict) and predictor_cfg.get("model_convert_pipeline"):
-        return None  # the pipeline loads its own weights
-    if predictor_cfg.get("checkpoint"):
-        return predictor_cfg["checkpoint"]
-    ckpt_dir = cfg.get("ckpt_dir")
-    if not isinstance(ckpt_dir, str):
-        raise ToolError("no --ckpt given and the config has no 'ckpt_dir' to find one in")
-    best = os.path.join(ckpt_dir, f"{args.stage}-checkpoint-best.pth.tar")
+def stage_predictor(
+    config: RunConfig, stage: str, ckpt: str | None
+) -> tuple[dict[str, Any], str | None]:
+    """``({stage}_predictor spec with its weights set, checkpoint path or None)``."""
+    key = f"{stage}_predictor"
+    spec = config.predictor(stage)
+    if ckpt is not None:
+        if not os.path.isfile(ckpt):
+            raise ToolError(f"--ckpt: checkpoint not found: {ckpt}")
+        spec, where = with_stage_checkpoint(spec, key, ckpt)
+        logger.info("--ckpt %s replaces %s", ckpt, where)
+        return spec, ckpt
+    if spec.get("model_convert_pipeline"):
+        return spec, None  # the pipeline loads its own weights
+    if spec.get("checkpoint"):
+        return spec, spec["checkpoint"]
+    if not isinstance(config.get("ckpt_dir"), str):
+        raise ToolError(
+            f"no --ckpt given and config {config.path} has no 'ckpt_dir' to find one in"
+        )
+    best = config.checkpoint(stage, "best")
     if not os.path.isfile(best):
         raise ToolError(f"no checkpoint at {best}: train the stage first or pass --ckpt")
-    return best
+    return dict(spec, checkpoint=best), best
 
 
 def _dataset_size(loader: Any) -> int | None:
@@ -116,14 +122,13 @@ def _dataset_size(loader: Any) -> int | None:
         return None
 
 
-def _report(report: dict[str, Any], cfg: Any, stage: str) -> None:
+def _report(report: dict[str, Any], config: RunConfig, stage: str) -> None:
     from hat.utils.file_io import atomic_write
 
     for name, value in report.items():
         print(f"{name}: {value}")
-    ckpt_dir = cfg.get("ckpt_dir")
-    if isinstance(ckpt_dir, str):
-        path = os.path.join(ckpt_dir, f"{stage}-metrics.json")
+    if isinstance(config.get("ckpt_dir"), str):
+        path = config.stage_file(stage, "metrics.json")
         text = json.dumps(report, indent=2, default=str).encode()
         atomic_write(path, lambda f: f.write(text))
         logger.info("metrics written to %s", path)

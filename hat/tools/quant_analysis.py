@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from hat.utils.cli import ToolError, run_cli
+from hat.utils.cli import ToolError, add_config_args, run_cli
 
 __all__ = ["main", "build_parser", "analyse"]
 
@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--config", "-c", required=True, help="path to the Python config file")
+    add_config_args(p)
     p.add_argument("--stage", required=True, choices=STAGES, help="quantized stage to analyse")
     p.add_argument("--out-dir", default=None, help="default {ckpt_dir}/quant_analysis_{stage}")
     p.add_argument("--max-batches", type=int, default=4, help="validation batches (default 4)")
@@ -63,7 +63,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric-mode", choices=("min", "max"), default=None, help="metric direction")
     p.add_argument("--threshold", type=float, default=0.99, help="flag rows with cosine below")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    p.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE")
     return p
 
 
@@ -75,8 +74,8 @@ def main(argv: list[str] | None = None) -> None:
 def analyse(args: argparse.Namespace) -> int:
     from hat.quantization.debug import Evaluator, featuremap_similarity
     from hat.tools import quant_analysis_setup as setup
-    from hat.tools.deploy_common import load_stage_config
     from hat.utils.logger import default_log_path, init_logger
+    from hat.utils.run_config import RunConfig
     from hat.utils.seed import seed_everything
 
     if args.max_batches <= 0:
@@ -84,9 +83,10 @@ def analyse(args: argparse.Namespace) -> int:
     if args.topk_int16 < 0:
         raise ToolError(f"--topk-int16 must be >= 0, got {args.topk_int16}")
     init_logger(default_log_path("quant_analysis", args.config, args.stage))
-    cfg = load_stage_config(args.config, args.stage, args.opts)
-    seed_everything(cfg.get("seed") if cfg.get("seed") is not None else 0)
-    out_dir = args.out_dir or _default_out_dir(cfg, args.stage)
+    config = RunConfig.load(args.config, args.stage, args.opts)
+    cfg = config.cfg
+    seed_everything(config.seed if config.seed is not None else 0)
+    out_dir = args.out_dir or os.path.join(config.ckpt_dir, f"quant_analysis_{args.stage}")
     device = torch.device(args.device)
     key = f"{args.stage}_predictor"
     pred = setup.predictor_cfg(cfg, key)
@@ -124,13 +124,6 @@ def analyse(args: argparse.Namespace) -> int:
     write_json(os.path.join(out_dir, "summary.json"), _json_safe(summary))
     print(f"reports written to {out_dir}")
     return 0
-
-
-def _default_out_dir(cfg: Any, stage: str) -> str:
-    ckpt_dir = cfg.get("ckpt_dir")
-    if not isinstance(ckpt_dir, str):
-        raise ToolError("no --out-dir and the config has no 'ckpt_dir'")
-    return os.path.join(ckpt_dir, f"quant_analysis_{stage}")
 
 
 def _write_similarity(report: Any, out_dir: str, stem: str, threshold: float) -> list[str]:

@@ -20,7 +20,9 @@ from torch import nn
 from hat.quantization.debug import MetricSpec, batch_processor_runner, model_runner
 from hat.quantization.debug.runner import Runner
 from hat.tools.deploy_common import build_stage_model
+from hat.utils.checkpoint import CheckpointError
 from hat.utils.cli import ToolError
+from hat.utils.run_config import RunConfig
 
 __all__ = [
     "predictor_cfg",
@@ -39,42 +41,32 @@ logger = logging.getLogger("hat.tools.quant_analysis")
 
 
 def predictor_cfg(cfg: Any, key: str) -> Mapping[str, Any]:
-    """``cfg[key]`` or a ToolError listing the predictors the config has."""
-    if key not in cfg:
-        have = sorted(k for k in cfg if str(k).endswith("_predictor"))
-        raise ToolError(f"the config has no '{key}'; predictors: {', '.join(have) or 'none'}")
-    return cfg[key]
-
-
-def _load_weights(model: nn.Module, path: str) -> nn.Module:
-    from hat.quantization import LoadCheckpoint
-
-    try:
-        return LoadCheckpoint(path)(model)
-    except (KeyError, RuntimeError) as exc:
-        raise ToolError(str(exc).strip("'\"")) from None
+    """``cfg[key]`` (``key``: ``{stage}_predictor``); the error lists the config's predictors."""
+    return RunConfig.of(cfg).predictor(key.removesuffix("_predictor"))
 
 
 def build_float_model(cfg: Any, checkpoint: str | None = None) -> nn.Module:
     """``float_predictor``'s model with the float weights: ``checkpoint``, else the
     predictor's ``checkpoint``, else ``{ckpt_dir}/float-checkpoint-best.pth.tar``."""
-    key = "float_predictor"
-    pred = predictor_cfg(cfg, key)
-    if pred.get("model_convert_pipeline") and checkpoint is None:
-        return _build(cfg, key)
     from hat.registry import build_from_registry
+    from hat.utils.checkpoint import load_model_weights
 
+    config = RunConfig.of(cfg)
+    key = "float_predictor"
+    pred = config.predictor("float")
+    if pred.get("model_convert_pipeline") and checkpoint is None:
+        return _build(config, key)
     path = checkpoint or pred.get("checkpoint")
     if path is None:
-        ckpt_dir = cfg.get("ckpt_dir")
-        if not isinstance(ckpt_dir, str):
+        if not isinstance(config.get("ckpt_dir"), str):
             raise ToolError("no --float-ckpt and the config has no 'ckpt_dir' to find one in")
-        path = os.path.join(ckpt_dir, "float-checkpoint-best.pth.tar")
+        path = config.checkpoint("float", "best")
     if not os.path.isfile(path):
         raise ToolError(f"float checkpoint not found: {path} (train the float stage first or "
                         "pass --float-ckpt)")  # fmt: skip
     model = build_from_registry(pred["model"], f"{key}.model")
-    return _load_weights(model, path).eval()
+    load_model_weights(model, path)
+    return model.eval()
 
 
 def fused_reference(float_model: nn.Module) -> nn.Module:
@@ -88,17 +80,19 @@ def fused_reference(float_model: nn.Module) -> nn.Module:
     return reference.eval()
 
 
-def _build(cfg: Any, key: str) -> nn.Module:
-    try:
-        return build_stage_model(cfg, key)
-    except KeyError as exc:
-        raise ToolError(f"{key}: {str(exc).strip(chr(34) + chr(39))}") from None
-
-
 def build_quant_model(cfg: Any, key: str) -> nn.Module:
     """The stage model of ``cfg[key]`` (its pipeline loads the stage checkpoint)."""
     predictor_cfg(cfg, key)
     return _build(cfg, key)
+
+
+def _build(cfg: Any, key: str) -> nn.Module:
+    try:
+        return build_stage_model(cfg, key)
+    except KeyError as exc:  # a converter's bad module name (int16_modules=[...])
+        if isinstance(exc, CheckpointError):
+            raise
+        raise ToolError(f"{key}: {str(exc).strip(chr(34) + chr(39))}") from None
 
 
 def _loaders(spec: Any, path: str) -> list[Iterable[Any]]:
@@ -202,9 +196,9 @@ def metric_spec(
 def calibration_setup(cfg: Any, steps: int | None) -> tuple[Mapping[str, Any], int]:
     """``calibration_trainer`` and its number of steps (``steps`` overrides)."""
     key = "calibration_trainer"
-    if key not in cfg:
-        raise ToolError("--topk-int16 recalibrates: the config has no 'calibration_trainer'")
-    trainer = cfg[key]
+    trainer = RunConfig.of(cfg).require(
+        key, "the calibration stage, which --topk-int16 reruns", dict
+    )
     n = int(steps or trainer.get("num_steps") or 0)
     if n <= 0:
         raise ToolError(f"{key}.num_steps must be positive (or pass --calib-steps)")

@@ -20,10 +20,10 @@ import argparse
 import logging
 import os
 import time
-from typing import Any
 
-from hat.utils.cli import ToolError, parse_device_ids, run_cli
-from hat.utils.run_context import STAGE_ENV
+from hat.utils.cli import ToolError, add_config_args, run_cli
+from hat.utils.run_config import RunConfig
+from hat.utils.run_setup import add_launch_args, launch, load_quietly, stage_run
 
 __all__ = ["main", "build_parser", "train"]
 
@@ -34,15 +34,8 @@ logger = logging.getLogger("hat.tools.train")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="Train one stage of a hat config.")
     parser.add_argument("--stage", default="float", help="float, calibration, qat, ...")
-    parser.add_argument("--config", "-c", required=True, help="path to the Python config file")
-    parser.add_argument(
-        "--opts",
-        nargs="+",
-        default=[],
-        metavar="KEY VALUE",
-        help="override config values: dotted keys, list indices, Python literals",
-    )
-    parser.add_argument("--device-ids", default=None, help="comma-separated ids, e.g. 0,1")
+    add_config_args(parser)
+    add_launch_args(parser)
     parser.add_argument(
         "--resume",
         nargs="?",
@@ -50,12 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="PATH",
         help="resume from PATH (default: the stage's last checkpoint)",
-    )
-    parser.add_argument(
-        "--launcher",
-        choices=["torchrun"],
-        default=None,
-        help="expect to be started by torchrun (RANK/WORLD_SIZE/LOCAL_RANK set)",
     )
     return parser
 
@@ -66,33 +53,13 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def train(args: argparse.Namespace) -> int:
-    from hat.engine.launcher import SpawnedWorkerFailed, spawn_local
-    from hat.utils.distributed import torchrun_env_present
-
-    os.environ[STAGE_ENV] = args.stage
-    if not os.path.isfile(args.config):
-        raise ToolError(f"config file not found: {args.config}")
-    if args.launcher == "torchrun" and not torchrun_env_present():
-        raise ToolError("--launcher torchrun: RANK/WORLD_SIZE/LOCAL_RANK are not set")
-    device_ids = parse_device_ids(args.device_ids)
     timestamp = time.strftime("%Y%m%d-%H%M%S")
-    if len(device_ids) > 1 and not torchrun_env_present():
-        hat_logger = logging.getLogger("hat")
-        level = hat_logger.level
-        hat_logger.setLevel(logging.ERROR)  # override reports: rank 0 logs them later
-        try:
-            cfg = _load(args)  # validate config, stage and --opts before any process starts
-        finally:
-            hat_logger.setLevel(level)
-        _require_ddp_trainer(cfg, args.stage)
-        try:
-            spawn_local(_worker, device_ids, args=(args, timestamp))
-        except SpawnedWorkerFailed as exc:
-            raise ToolError(f"{exc} (its own message, if any, is above)") from None
-        return 0
-    if len(device_ids) == 1:
-        os.environ.setdefault("CUDA_VISIBLE_DEVICES", str(device_ids[0]))
-    run_training(args, timestamp)
+
+    def validate() -> None:  # config, stage and --opts, before any process starts
+        _require_ddp_trainer(load_quietly(args.config, args.stage, args.opts), args.stage)
+
+    if not launch(args, _worker, (args, timestamp), before_spawn=validate):
+        run_training(args, timestamp)
     return 0
 
 
@@ -102,71 +69,29 @@ def _worker(args: argparse.Namespace, timestamp: str) -> None:
 
 
 def run_training(args: argparse.Namespace, timestamp: str) -> int:
-    """Set up logging, seed, config dump and process group, then build and fit the trainer."""
-    from hat.engine.launcher import init_distributed_if_launched
+    """Set up the run (see :mod:`hat.utils.run_setup`), dump the config, build and fit."""
     from hat.registry import build_from_registry
-    from hat.utils.distributed import (
-        barrier,
-        broadcast_object,
-        destroy_process_group,
-        get_rank,
-        get_world_size,
-    )
-    from hat.utils.logger import default_log_path, init_logger
-    from hat.utils.seed import seed_everything, set_deterministic
 
-    os.environ[STAGE_ENV] = args.stage
-    created_group = init_distributed_if_launched()
-    try:
-        rank = get_rank()
-        log_file = default_log_path("train", args.config, args.stage, timestamp)
-        init_logger(log_file, rank=rank)
-        cfg = _load(args)
-        key = f"{args.stage}_trainer"
-        seed = cfg.get("seed")
-        if seed is None:  # one random seed for all ranks, so they shard the same permutation
-            seed = broadcast_object(int.from_bytes(os.urandom(4), "little") >> 1)
-        seed_everything(seed, rank)
-        if cfg.get("deterministic"):
-            set_deterministic(True)
-        logger.info(
-            "stage=%s config=%s world_size=%d seed=%d log=%s",
-            args.stage, args.config, get_world_size(), seed, log_file,
-        )  # fmt: skip
-        trainer_cfg = cfg[key]
+    def check(config: RunConfig) -> None:
+        config.trainer(args.stage)
+
+    with stage_run("train", args.config, args.stage, args.opts, timestamp, check) as run:
+        trainer_cfg = run.config.trainer(args.stage)
         if args.resume is not None:
-            _request_resume(trainer_cfg, cfg, args)
-        _publish_config(cfg, args, dump=rank == 0)
-        trainer = build_from_registry(trainer_cfg, path=key)
+            _request_resume(trainer_cfg, run.config, args)
+        if run.rank == 0:
+            _dump_config(run.config, args.stage)
+        trainer = build_from_registry(trainer_cfg, path=f"{args.stage}_trainer")
         trainer.fit()
         logger.info("training of stage %s finished", args.stage)
-        barrier()  # leave together: a rank tearing down gloo while another still talks aborts
-    finally:
-        if created_group:
-            destroy_process_group()
     return 0
 
 
-def _load(args: argparse.Namespace) -> Any:
-    from hat.utils.config import load_config
-
-    cfg = load_config(args.config, args.opts)
-    key = f"{args.stage}_trainer"
-    if key not in cfg:
-        stages = sorted(k[: -len("_trainer")] for k in cfg if k.endswith("_trainer"))
-        raise ToolError(
-            f"{args.config} has no '{key}'; stages with a trainer: {', '.join(stages) or 'none'}"
-        )
-    if not isinstance(cfg[key], dict) or "type" not in cfg[key]:
-        raise ToolError(f"{args.config}: '{key}' must be a dict with a 'type'")
-    return cfg
-
-
-def _require_ddp_trainer(cfg: Any, stage: str) -> None:
+def _require_ddp_trainer(config: RunConfig, stage: str) -> None:
     from hat.engine.ddp_trainer import DistributedDataParallelTrainer
     from hat.registry import OBJECT_REGISTRY, BuildError
 
-    type_ = cfg[f"{stage}_trainer"]["type"]
+    type_ = config.trainer(stage)["type"]
     try:
         target = OBJECT_REGISTRY.get(type_) if isinstance(type_, str) else type_
     except KeyError as exc:
@@ -178,10 +103,10 @@ def _require_ddp_trainer(cfg: Any, stage: str) -> None:
         )
 
 
-def _request_resume(trainer_cfg: dict, cfg: Any, args: argparse.Namespace) -> None:
+def _request_resume(trainer_cfg: dict, config: RunConfig, args: argparse.Namespace) -> None:
     path = args.resume
-    if path == "last" and cfg.get("ckpt_dir"):
-        default = os.path.join(cfg["ckpt_dir"], f"{args.stage}-checkpoint-last.pth.tar")
+    if path == "last" and isinstance(config.get("ckpt_dir"), str):
+        default = config.checkpoint(args.stage, "last")
         if os.path.isfile(default):
             path = default
     if path != "last" and not os.path.isfile(path):
@@ -191,28 +116,19 @@ def _request_resume(trainer_cfg: dict, cfg: Any, args: argparse.Namespace) -> No
     trainer_cfg["resume_epoch_or_step"] = True
 
 
-def _publish_config(cfg: Any, args: argparse.Namespace, dump: bool) -> None:
-    """Make the config text available to checkpoints and dump it into ``ckpt_dir``."""
+def _dump_config(config: RunConfig, stage: str) -> None:
+    """Write the resolved and the original config text into ``ckpt_dir``."""
     from hat.utils.file_io import atomic_write
-    from hat.utils.run_context import RunContext, set_run_context
+    from hat.utils.run_context import get_run_context
 
-    text = cfg.pretty_text()
-    set_run_context(
-        RunContext(
-            stage=args.stage,
-            config_path=os.path.abspath(args.config),
-            config_text=text,
-            config_source=cfg.source_text,
-            overrides=list(args.opts),
-        )
-    )
-    ckpt_dir = cfg.get("ckpt_dir")
-    if dump and isinstance(ckpt_dir, str):
-        resolved = os.path.join(ckpt_dir, f"{args.stage}-config.py")
-        source = os.path.join(ckpt_dir, f"{args.stage}-config-source.py")
-        atomic_write(resolved, lambda f: f.write(text.encode()))
-        atomic_write(source, lambda f: f.write(cfg.source_text.encode()))
-        logger.info("config dumped to %s (original text: %s)", resolved, source)
+    if not isinstance(config.get("ckpt_dir"), str):
+        return
+    context = get_run_context()
+    resolved = config.stage_file(stage, "config.py")
+    source = config.stage_file(stage, "config-source.py")
+    atomic_write(resolved, lambda f: f.write(context.config_text.encode()))
+    atomic_write(source, lambda f: f.write(context.config_source.encode()))
+    logger.info("config dumped to %s (original text: %s)", resolved, source)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,45 @@
-"""Shared command-line plumbing: user errors as one line on stderr, exit codes."""
+"""Shared command-line plumbing: the common arguments, user errors as one line, exit codes."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable
 
+from hat.errors import UserInputError
 from hat.registry import BuildError
 from hat.utils.checkpoint import CheckpointError
 from hat.utils.config_overrides import ConfigError
 
-__all__ = ["ToolError", "USER_ERRORS", "run_cli", "parse_device_ids"]
+__all__ = ["ToolError", "USER_ERRORS", "run_cli", "parse_device_ids", "add_config_args"]
 
 
 class ToolError(Exception):
     """A mistake in how a tool was called; printed as one line, no traceback."""
 
 
-USER_ERRORS: tuple[type[BaseException], ...] = (ToolError, ConfigError, BuildError, CheckpointError)
+# Library errors that mean "the user's input is wrong"; the tools print them as one line.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ToolError,
+    ConfigError,
+    BuildError,
+    CheckpointError,
+    UserInputError,
+)
+
+OPTS_HELP = "override config values: dotted keys, list indices, Python literals"
+
+
+def add_config_args(
+    parser: argparse.ArgumentParser, ckpt: str | None = None
+) -> argparse.ArgumentParser:
+    """Add the arguments every tool shares: ``--config/-c`` and ``--opts KEY VALUE ...``; and
+    ``--ckpt PATH`` when ``ckpt`` (its help text) is given."""
+    parser.add_argument("--config", "-c", required=True, help="path to the Python config file")
+    parser.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE", help=OPTS_HELP)
+    if ckpt is not None:
+        parser.add_argument("--ckpt", default=None, metavar="PATH", help=ckpt)
+    return parser
 
 
 def run_cli(main: Callable[[], int | None], prog: str) -> None:

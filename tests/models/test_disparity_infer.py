@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from hat.data.readers.pfm import read_pfm, write_pfm
-from hat.infer import DisparityInfer, parse_model_inputs
+from hat.errors import UserInputError
+from hat.infer import DisparityInfer, InferInputError, parse_model_inputs
 from hat.utils.cli import ToolError
 from hat.visualize.disparity import (
     depth_from_disparity,
@@ -87,22 +88,28 @@ def test_save_writes_disparity_depth_error_and_panel(pair, tmp_path):
 def test_bad_inputs_are_named(pair, tmp_path):
     _, _, _, paths = pair
     task = DisparityInfer()
-    with pytest.raises(ToolError, match="both baseline and f"):
+    with pytest.raises(InferInputError, match="both baseline and f"):
         task.load_inputs({"imgl": str(paths["imgl"]), "imgr": str(paths["imgr"]), "f": "3"})
-    with pytest.raises(ToolError, match="baseline: must be > 0"):
+    with pytest.raises(InferInputError, match="baseline: must be > 0"):
         task.load_inputs(
             {"imgl": str(paths["imgl"]), "imgr": str(paths["imgr"]), "f": "3", "baseline": "-1"}
         )
-    with pytest.raises(ToolError, match=".pfm"):
+    with pytest.raises(InferInputError, match=".pfm"):
         task.load_inputs(
             {"imgl": str(paths["imgl"]), "imgr": str(paths["imgr"]), "gt": str(paths["imgl"])}
         )
     small = tmp_path / "small.pfm"
     write_pfm(small, np.ones((3, 4), np.float32))
-    with pytest.raises(ToolError, match="differ in size"):
+    with pytest.raises(InferInputError, match="differ in size"):
         task.load_inputs({"imgl": str(paths["imgl"]), "imgr": str(paths["imgr"]), "gt": str(small)})
-    with pytest.raises(ToolError, match="missing imgr"):
+    with pytest.raises(InferInputError, match="missing imgr"):
         parse_model_inputs(f"imgl:{paths['imgl']}", task)
+
+
+def test_infer_errors_are_library_errors():
+    # library code raises a ValueError the CLI layer knows, never the CLI's own error type
+    assert issubclass(InferInputError, UserInputError) and issubclass(InferInputError, ValueError)
+    assert not issubclass(InferInputError, ToolError)
 
 
 def test_pictures():
