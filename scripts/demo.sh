@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh requirements.txt
 . .venv/bin/activate
-exec python -m hat.tools.demo "$@"
+exec python scripts/demo.py "$@"

@@ -1,0 +1,230 @@
+"""The reference tasks of the demo: how each makes its synthetic data, which config it trains,
+what it reports, and how long it takes.
+
+Every command is one of the project's own tools, written as a user would type it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Step:
+    """One command of the demo and what it produced."""
+
+    name: str
+    argv: list[str]
+    seconds: float = 0.0
+    returncode: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class DemoTask:
+    """One reference task of the demo.
+
+    ``minutes`` is the expected wall time of the whole task (data, every stage, pictures) on
+    2 CPU cores; ``smoke_minutes`` the same with ``--smoke``.
+    """
+
+    key: str
+    name: str
+    config: str
+    metric: str
+    data_steps: Callable[[argparse.Namespace, str], list[Step]]
+    infer_inputs: Callable[[argparse.Namespace], str]
+    minutes: float
+    smoke_minutes: float
+    baseline: Callable[[str], tuple[Step, str, str]] | None = None  # (step, json, label)
+
+
+def _first_val_pair(data_dir: Path) -> int:
+    """Number of the first validation pair listed in ``FlyingChairs_train_val.txt`` (or 1)."""
+    split = data_dir / "FlyingChairs_train_val.txt"
+    if not split.exists():
+        return 1
+    for i, line in enumerate(split.read_text().split()):
+        if line.strip() == "2":
+            return i + 1
+    return 1
+
+
+def _pack_argv(py: str, packer: str, data_dir: str) -> list[str]:
+    """The packer command up to ``--split-name`` (the split is appended)."""
+    return [py, f"tools/datasets/{packer}", "--src-data-dir", data_dir, "--pack-type", "lmdb",
+            "--num-workers", "2", "--overwrite", "--split-name"]  # fmt: skip
+
+
+def _flow_data(args: argparse.Namespace, py: str) -> list[Step]:
+    data_dir = "tmp_data/FlyingChairs"
+    pack = _pack_argv(py, "flyingchairs_packer.py", data_dir)
+    return [
+        Step("make_synthetic", [py, "tools/datasets/make_synthetic.py", "flyingchairs", "--out",
+                                data_dir, "--num-pairs", str(args.num_pairs), "--seed",
+                                str(args.seed), "--height", str(args.height), "--width",
+                                str(args.width)]),
+        Step("pack_train", pack + ["train"]),
+        Step("pack_val", pack + ["val"]),
+    ]  # fmt: skip
+
+
+def _flow_infer(args: argparse.Namespace) -> str:
+    data_dir = "tmp_data/FlyingChairs"
+    pair = args.infer_pair or _first_val_pair(REPO_ROOT / data_dir)
+    stem = f"{data_dir}/FlyingChairs_release/data/{pair:05d}"
+    return f"img1:{stem}_img1.ppm,img2:{stem}_img2.ppm,gt:{stem}_flow.flo"
+
+
+def _flow_baseline(cfg: str) -> tuple[Step, str, str]:
+    step = Step("baseline", [sys.executable, "-m", "hat.tools.flow_baseline", "--config", cfg])
+    return step, "zero-flow-metrics.json", "zero_flow"
+
+
+def _seg_data(args: argparse.Namespace, py: str) -> list[Step]:
+    data_dir = "tmp_data/cityscapes"
+    pack = _pack_argv(py, "cityscapes_packer.py", data_dir)
+    return [
+        Step("make_synthetic", [py, "tools/datasets/make_synthetic.py", "cityscapes", "--out",
+                                data_dir, "--num-train", str(args.seg_num_train), "--num-val",
+                                str(args.seg_num_val), "--num-test", "0", "--seed",
+                                str(args.seed), "--num-workers", "2", "--overwrite"]),
+        Step("pack_train", pack + ["train"]),
+        Step("pack_val", pack + ["val"]),
+    ]  # fmt: skip
+
+
+def _seg_infer(args: argparse.Namespace) -> str:
+    imgs = sorted((REPO_ROOT / "tmp_data/cityscapes/leftImg8bit/val").glob("*/*_leftImg8bit.png"))
+    if not imgs:
+        raise SystemExit("demo: no synthetic Cityscapes val image found for the picture")
+    img = imgs[0]
+    gt = (
+        str(img)
+        .replace("leftImg8bit/val", "gtFine/val")
+        .replace("_leftImg8bit.png", "_gtFine_labelIds.png")
+    )
+    return f"img:{img},gt:{gt}"
+
+
+def _stereo_data(args: argparse.Namespace, py: str) -> list[Step]:
+    data_dir = "tmp_data/SceneFlow"
+    pack = _pack_argv(py, "sceneflow_packer.py", data_dir)
+    return [
+        Step("make_synthetic", [py, "tools/datasets/make_synthetic.py", "sceneflow", "--out",
+                                data_dir, "--num-train", str(args.stereo_num_train),
+                                "--num-test", str(args.stereo_num_test), "--seed",
+                                str(args.seed), "--num-workers", "2", "--overwrite"]),
+        Step("pack_train", pack + ["train"]),
+        Step("pack_test", pack + ["test"]),
+    ]  # fmt: skip
+
+
+def _stereo_infer(args: argparse.Namespace) -> str:
+    data_dir = REPO_ROOT / "tmp_data/SceneFlow"
+    lines = (data_dir / "SceneFlow_finalpass_test.txt").read_text().split("\n")
+    left, right, disp = lines[0].split()[:3]
+    return (
+        f"imgl:{data_dir / left},imgr:{data_dir / right},gt:{data_dir / disp},baseline:0.54,f:1050"
+    )
+
+
+def _stereo_baseline(cfg: str) -> tuple[Step, str, str]:
+    step = Step("baseline", [sys.executable, "-m", "hat.tools.disparity_baseline", "--config", cfg])
+    return step, "mean-disparity-metrics.json", "train_mean_disparity"
+
+
+# Expected minutes on 2 CPU cores. Full runs: the float training dominates (UNet: 16.5 min,
+# then QAT 2.6 min, see its demo config; StereoNet: 16.4 min measured with other jobs on the
+# cores, so about 20 in all). Smoke runs: a few minutes of process start-ups, one epoch per
+# training stage on the tiny sets and the ORT alignment.
+TASKS = {
+    "pwcnet": DemoTask(
+        key="pwcnet",
+        name="pwcnet_flyingchairs",
+        config="configs/opticalflow_pred/pwcnet/pwcnet_pwcnetneck_flyingchairs_demo.py",
+        metric="EPE",
+        data_steps=_flow_data,
+        infer_inputs=_flow_infer,
+        baseline=_flow_baseline,
+        minutes=15,
+        smoke_minutes=4,
+    ),
+    "unet": DemoTask(
+        key="unet",
+        name="unet_mobilenetv1_cityscapes",
+        config="configs/segmentation/unet_mobilenetv1_cityscapes_demo.py",
+        metric="mIoU",
+        data_steps=_seg_data,
+        infer_inputs=_seg_infer,
+        minutes=20,
+        smoke_minutes=4,
+    ),
+    "stereonet": DemoTask(
+        key="stereonet",
+        name="stereonet_sceneflow",
+        config="configs/disparity_pred/stereonet/stereonet_stereonetneck_sceneflow_demo.py",
+        metric="EPE",
+        data_steps=_stereo_data,
+        infer_inputs=_stereo_infer,
+        baseline=_stereo_baseline,
+        minutes=20,
+        smoke_minutes=4,
+    ),
+}
+
+SMOKE_DATA = dict(num_pairs=96, seg_num_train=48, seg_num_val=12, stereo_num_train=48,
+                  stereo_num_test=12)  # fmt: skip
+
+
+def smoke_opts(args: argparse.Namespace, stage: str) -> list[str]:
+    """``--smoke``: one epoch per training stage (a check that every step runs, not a result)."""
+    return ["--opts", f"{stage}_trainer.num_epochs", "1"] if args.smoke else []
+
+
+def task_steps(task: DemoTask, args: argparse.Namespace, py: str) -> list[Step]:
+    """Data, calops, float training and prediction (and the baseline) of ``task``."""
+    cfg = task.config
+    steps = task.data_steps(args, py) + [
+        Step("calops", [py, "tools/calops.py", "--config", cfg]),
+        Step(
+            "train_float",
+            [py, "tools/train.py", "--stage", "float", "--config", cfg] + smoke_opts(args, "float"),
+        ),
+        Step("predict_float", [py, "tools/predict.py", "--stage", "float", "--config", cfg]),
+    ]
+    if task.baseline:
+        steps.append(task.baseline(cfg)[0])
+    return steps
+
+
+def quant_steps(task: DemoTask, args: argparse.Namespace, py: str, inputs: str) -> list[Step]:
+    """The float picture, then calibration -> qat -> int_infer -> deployment steps of ``task``."""
+    cfg = task.config
+    out = REPO_ROOT / args.out / task.key
+    return [
+        Step("infer_float", [py, "tools/infer.py", "--config", cfg, "--model-inputs", inputs,
+                             "--save-path", str(out / "infer_float")]),
+        Step("train_calibration",
+             [py, "tools/train.py", "--stage", "calibration", "--config", cfg]),
+        Step("train_qat", [py, "tools/train.py", "--stage", "qat", "--config", cfg]
+             + smoke_opts(args, "qat")),
+        Step("predict_calibration",
+             [py, "tools/predict.py", "--stage", "calibration", "--config", cfg]),
+        Step("predict_qat", [py, "tools/predict.py", "--stage", "qat", "--config", cfg]),
+        Step("predict_int_infer",
+             [py, "tools/predict.py", "--stage", "int_infer", "--config", cfg]),
+        Step("export_hbir", [py, "tools/export_hbir.py", "--config", cfg]),
+        Step("validation_hbir",
+             [py, "tools/validation_hbir.py", "--stage", "align_bpu", "--config", cfg]),
+        Step("model_checker", [py, "tools/model_checker.py", "--config", cfg, "--quiet"]),
+        Step("compile_perf_hbir", [py, "tools/compile_perf_hbir.py", "--config", cfg]),
+        Step("infer_hbir", [py, "tools/infer_hbir.py", "--config", cfg, "--model-inputs", inputs,
+                            "--save-path", str(out / "infer_hbir")]),
+    ]  # fmt: skip
