@@ -32,6 +32,8 @@ normally calls.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +73,20 @@ def resolve_reduce_range(value: bool | str, features: CpuInt8Features | None = N
     if value != "auto":
         return bool(value)
     features = features or detect_cpu_int8_features()
-    return features.u8s8_saturates is not False
+    reduce = features.u8s8_saturates is not False
+    if reduce:
+        _log_auto_reduced(features.isa, features.u8s8_kernel)
+    return reduce
+
+
+@functools.lru_cache(maxsize=8)
+def _log_auto_reduced(isa: str, kernel: str) -> None:
+    logging.getLogger(__name__).info(
+        "weight_reduce_range='auto': 7-bit weights [-64, 63] (CPU ISA %s, ONNX Runtime u8 x s8 "
+        "kernel %s); set it explicitly when the model will run on another CPU",
+        isa,
+        kernel,
+    )
 
 
 @dataclass(frozen=True)
