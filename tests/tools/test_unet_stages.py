@@ -61,7 +61,8 @@ def test_stage_chain_figures(chain):
     assert abs(miou["int_infer"] - miou["qat"]) <= 0.02, miou
     align = _metrics(ckpt, "align_bpu")
     assert align["samples"] == 4
-    assert align["identical_fraction_bitwise"] >= 0.999, align
+    assert align["identical_fraction_bitwise"] == 1.0, align
+    assert align["max_diff_lsb"] == 0.0, align
     assert align["mIoU"] == pytest.approx(align["metrics_int_infer_same_inputs"]["mIoU"], abs=1e-3)
     assert align["mIoU"] == pytest.approx(miou["int_infer"], abs=1e-3)
     export = json.loads((ckpt / "tiny_unet_stages.int.export.json").read_text())
