@@ -45,14 +45,15 @@ def _dataset(kind: str, root: str, transform: str):
     transforms = [ToTensor()] if transform == "ToTensor" else None
     if kind == "raw files":
         return FlyingChairsFromImage(root, split="train", transforms=transforms)
-    return FlyingChairs(os.path.join(root, f"lmdb_{kind.split()[1]}"), transforms=transforms)
+    lmdb = os.path.join(root, f"lmdb_{kind.split()[1]}", "train_lmdb")
+    return FlyingChairs(lmdb, transforms=transforms)
 
 
 def _files(kind: str, root: str) -> list[str]:
     if kind == "raw files":
         top = os.path.join(root, "FlyingChairs_release", "data")
     else:
-        top = os.path.join(root, f"lmdb_{kind.split()[1]}")
+        top = os.path.join(root, f"lmdb_{kind.split()[1]}", "train_lmdb")
     return [os.path.join(top, n) for n in os.listdir(top)]
 
 
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             root, args.num_pairs, seed=0, height=args.height, width=args.width, val_fraction=0.0
         )
         for fmt in ("raw", "png"):
-            target = os.path.join(root, f"lmdb_{fmt}")
+            target = os.path.join(root, f"lmdb_{fmt}")  # receives train_lmdb
             FlyingChairsPacker(root, target, "train", num_workers=0, img_format=fmt)()
         os.sync()
         sizes = {

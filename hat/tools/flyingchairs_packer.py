@@ -3,7 +3,8 @@
     python3 tools/datasets/flyingchairs_packer.py --src-data-dir tmp_data/FlyingChairs \\
         --split-name train --pack-type lmdb --num-workers 10
 
-writes ``<src>/train_lmdb`` (or ``--target-data-dir``). The value schema is documented in
+writes ``<src>/train_lmdb`` (``<target>/train_lmdb`` with ``--target-data-dir <target>``, as
+for every packer). The value schema is documented in
 :mod:`hat.data.codecs.flyingchairs`.
 """
 
@@ -13,7 +14,7 @@ import argparse
 import sys
 
 from hat.data.pack_type import PACK_TYPES
-from hat.tools.packer_cli import run_packer
+from hat.tools.packer_cli import TARGET_DATA_DIR_HELP, run_packer
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--pack-type", default="lmdb", help=f"storage type; supported: {', '.join(PACK_TYPES)}"
     )
     parser.add_argument("--num-workers", type=int, default=4, help="reader processes (0 = none)")
-    parser.add_argument("--target-data-dir", default=None, help="default: <src>/<split>_lmdb")
+    parser.add_argument("--target-data-dir", default=None, help=TARGET_DATA_DIR_HELP)
     parser.add_argument(
         "--img-format", default="raw", choices=["raw", "png"], help="raw: fast reads; png: smaller"
     )

@@ -12,7 +12,13 @@ from typing import Any
 from hat.data.errors import CorruptFileError
 from hat.data.pack_type import PACK_TYPES
 
-__all__ = ["run_packer"]
+__all__ = ["run_packer", "TARGET_DATA_DIR_HELP"]
+
+#: ``--target-data-dir`` means the same for every packer (``hat.data.packers.target``).
+TARGET_DATA_DIR_HELP = (
+    "directory that receives <split>_lmdb (default: --src-data-dir); a path already named "
+    "<split>_lmdb is the LMDB itself"
+)
 
 
 def run_packer(

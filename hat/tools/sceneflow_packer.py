@@ -14,7 +14,7 @@ import argparse
 import sys
 
 from hat.data.pack_type import PACK_TYPES
-from hat.tools.packer_cli import run_packer
+from hat.tools.packer_cli import TARGET_DATA_DIR_HELP, run_packer
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,9 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--pack-type", default="lmdb", help=f"storage type; supported: {', '.join(PACK_TYPES)}"
     )
     parser.add_argument("--num-workers", type=int, default=4, help="reader processes (0 = none)")
-    parser.add_argument(
-        "--target-data-dir", default=None, help="receives <split>_lmdb; default: the source dir"
-    )
+    parser.add_argument("--target-data-dir", default=None, help=TARGET_DATA_DIR_HELP)
     parser.add_argument(
         "--data-list", default=None, help="a 'left right disp' list to pack instead of the split's"
     )

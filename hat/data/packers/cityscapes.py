@@ -9,7 +9,6 @@ aborts the pack and leaves nothing at the target.
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 from typing import Any
 
 from tqdm import tqdm
@@ -17,6 +16,7 @@ from tqdm import tqdm
 from hat.data.codecs.cityscapes import IMG_FORMATS, encode_sample
 from hat.data.pack_type import check_pack_type
 from hat.data.pack_type.lmdb import LmdbWriter
+from hat.data.packers.target import make_receiving_dir, split_lmdb_path
 from hat.data.readers.cityscapes_layout import SPLITS, CityscapesLayout, CityscapesSample
 
 __all__ = ["CityscapesPacker", "load_sample_value"]
@@ -62,7 +62,9 @@ class CityscapesPacker:
 
     Args:
         src_data_dir: directory holding ``leftImg8bit/`` and ``gtFine/``.
-        target_data_dir: output LMDB directory; default ``<src>/<split>_lmdb``.
+        target_data_dir: directory that receives ``<split>_lmdb`` (default ``src_data_dir``);
+            a path already ending in ``<split>_lmdb`` is used as the LMDB itself
+            (:func:`~hat.data.packers.target.split_lmdb_path`).
         split_name: ``"train"``, ``"val"`` or ``"test"``.
         num_workers: reader processes; 0 or 1 reads in this process.
         pack_type: only ``"lmdb"``.
@@ -91,7 +93,7 @@ class CityscapesPacker:
             raise ValueError(f"unknown img_format {img_format!r}: expected one of {IMG_FORMATS}")
         self.layout = CityscapesLayout(src_data_dir, image_size)
         self.split_name = split_name
-        self.target = os.fspath(target_data_dir or os.path.join(src_data_dir, f"{split_name}_lmdb"))
+        self.target = split_lmdb_path(src_data_dir, target_data_dir, split_name)
         self.num_workers = max(0, int(num_workers))
         self.img_format = img_format
         self.overwrite = overwrite
@@ -104,6 +106,7 @@ class CityscapesPacker:
         worker = _Worker(self.layout, self.img_format)
         desc = f"pack {self.split_name} -> {self.target}"
         total = len(self.samples)
+        make_receiving_dir(self.target)
         with LmdbWriter(self.target, overwrite=self.overwrite, commit_every=16) as writer:
             if self.num_workers <= 1:
                 for value in tqdm(map(worker, self.samples), total=total, desc=desc, unit="img"):

@@ -8,7 +8,6 @@ index order; any unreadable pair aborts the pack and leaves nothing at the targe
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 from typing import Any
 
 from tqdm import tqdm
@@ -16,6 +15,7 @@ from tqdm import tqdm
 from hat.data.codecs.flyingchairs import IMG_FORMATS, encode_pair
 from hat.data.pack_type import check_pack_type
 from hat.data.pack_type.lmdb import LmdbWriter
+from hat.data.packers.target import make_receiving_dir, split_lmdb_path
 from hat.data.readers.flyingchairs_layout import SPLIT_LABELS, FlyingChairsLayout
 
 __all__ = ["FlyingChairsPacker", "load_pair_value"]
@@ -44,7 +44,9 @@ class FlyingChairsPacker:
 
     Args:
         src_data_dir: directory holding ``FlyingChairs_release/`` and the split file.
-        target_data_dir: output LMDB directory; default ``<src>/<split>_lmdb``.
+        target_data_dir: directory that receives ``<split>_lmdb`` (default ``src_data_dir``);
+            a path already ending in ``<split>_lmdb`` is used as the LMDB itself
+            (:func:`~hat.data.packers.target.split_lmdb_path`).
         split_name: ``"train"`` or ``"val"``.
         num_workers: reader processes; 0 or 1 reads in this process.
         pack_type: only ``"lmdb"``.
@@ -73,7 +75,7 @@ class FlyingChairsPacker:
             raise ValueError(f"unknown img_format {img_format!r}: expected one of {IMG_FORMATS}")
         self.layout = FlyingChairsLayout(src_data_dir)
         self.split_name = split_name
-        self.target = os.fspath(target_data_dir or os.path.join(src_data_dir, f"{split_name}_lmdb"))
+        self.target = split_lmdb_path(src_data_dir, target_data_dir, split_name)
         self.num_workers = max(0, int(num_workers))
         self.img_format = img_format
         self.overwrite = overwrite
@@ -87,6 +89,7 @@ class FlyingChairsPacker:
         """Pack; return the number of samples written."""
         worker = _Worker(self.layout, self.img_format)
         desc = f"pack {self.split_name} -> {self.target}"
+        make_receiving_dir(self.target)
         with LmdbWriter(self.target, overwrite=self.overwrite) as writer:
             if self.num_workers <= 1:
                 values = map(worker, self.pair_ids)

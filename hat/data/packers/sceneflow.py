@@ -8,7 +8,6 @@ list order; any unreadable sample aborts the pack and leaves nothing at the targ
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 from typing import Any
 
 from tqdm import tqdm
@@ -16,6 +15,7 @@ from tqdm import tqdm
 from hat.data.codecs.sceneflow import IMG_FORMATS, encode_sample
 from hat.data.pack_type import check_pack_type
 from hat.data.pack_type.lmdb import LmdbWriter
+from hat.data.packers.target import make_receiving_dir, split_lmdb_path
 from hat.data.readers.sceneflow_layout import SPLIT_NAMES, SceneFlowLayout, StereoEntry
 
 __all__ = ["SceneFlowPacker", "load_sample_value"]
@@ -44,20 +44,14 @@ class _Worker:
         return load_sample_value(self.layout, entry, self.img_format)
 
 
-def lmdb_target(target_data_dir: str, split_name: str) -> str:
-    """``<target_data_dir>/<split>_lmdb``, or ``target_data_dir`` itself if it is named so."""
-    name = f"{split_name}_lmdb"
-    target = os.path.normpath(os.fspath(target_data_dir))
-    return target if os.path.basename(target) == name else os.path.join(target, name)
-
-
 class SceneFlowPacker:
     """Pack split ``split_name`` of the raw SceneFlow at ``src_data_dir``.
 
     Args:
         src_data_dir: the SceneFlow root (subsets and ``SceneFlow_finalpass_*.txt``).
         target_data_dir: directory that receives ``<split>_lmdb`` (default ``src_data_dir``);
-            a path already ending in ``<split>_lmdb`` is used as the LMDB itself.
+            a path already ending in ``<split>_lmdb`` is used as the LMDB itself
+            (:func:`~hat.data.packers.target.split_lmdb_path`).
         split_name: ``"train"`` or ``"test"``: picks ``SceneFlow_finalpass_<split>.txt``.
         num_workers: reader processes; 0 or 1 reads in this process.
         pack_type: only ``"lmdb"``.
@@ -86,7 +80,7 @@ class SceneFlowPacker:
             raise ValueError(f"unknown img_format {img_format!r}: expected one of {IMG_FORMATS}")
         self.layout = SceneFlowLayout(src_data_dir)
         self.split_name = split_name
-        self.target = lmdb_target(target_data_dir or src_data_dir, split_name)
+        self.target = split_lmdb_path(src_data_dir, target_data_dir, split_name)
         self.num_workers = max(0, int(num_workers))
         self.img_format = img_format
         self.overwrite = overwrite
@@ -101,7 +95,7 @@ class SceneFlowPacker:
         worker = _Worker(self.layout, self.img_format)
         desc = f"pack {self.split_name} -> {self.target}"
         total = len(self.entries)
-        os.makedirs(os.path.dirname(self.target), exist_ok=True)  # --target-data-dir may be new
+        make_receiving_dir(self.target)
         with LmdbWriter(self.target, overwrite=self.overwrite, commit_every=16) as writer:
             if self.num_workers <= 1:
                 for value in tqdm(map(worker, self.entries), total=total, desc=desc, unit="pair"):
