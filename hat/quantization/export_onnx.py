@@ -35,6 +35,7 @@ from torch import nn
 
 from hat.quantization import tracing
 from hat.quantization.convert import convert, is_int_model
+from hat.quantization.output_order import named_outputs
 from hat.quantization.qtensor import make_traced, plain
 
 __all__ = [
@@ -79,22 +80,6 @@ def _call_model(model: nn.Module, inputs: dict[str, Any], mode: str) -> Any:
     if mode == "positional":
         return model(*inputs.values())
     raise ValueError(f"unknown input mode {mode!r}")
-
-
-def _flatten_outputs(out: Any, prefix: str = "output") -> list[tuple[str, torch.Tensor]]:
-    if isinstance(out, torch.Tensor):
-        return [(prefix, out)]
-    if isinstance(out, dict):
-        res = []
-        for k, v in out.items():
-            res.extend(_flatten_outputs(v, str(k) if prefix == "output" else f"{prefix}.{k}"))
-        return res
-    if isinstance(out, (list, tuple)):
-        res = []
-        for i, v in enumerate(out):
-            res.extend(_flatten_outputs(v, f"{prefix}_{i}"))
-        return res
-    return []
 
 
 def _to_onnx_model(rec: tracing.GraphRecorder, inputs, outputs, opset: int):
@@ -174,7 +159,7 @@ def export_int_model_to_onnx(
         warnings.simplefilter("ignore")
         with tracing.recording(rec), torch.no_grad():
             out = _call_model(model, traced, input_mode)
-    outs = _flatten_outputs(out)
+    outs = named_outputs(out)
     if not outs:
         raise RuntimeError("export: the model returned no tensors")
     out_infos, seen = [], set()
@@ -334,7 +319,7 @@ def export_float_onnx(
 
     args = tuple(example_inputs[k] for k in names)
     with torch.no_grad():
-        out_names = [n for n, _ in _flatten_outputs(_Wrapper().eval()(*args))]
+        out_names = [n for n, _ in named_outputs(_Wrapper().eval()(*args))]
     buf = io.StringIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(buf), torch.no_grad():
         warnings.simplefilter("ignore")
