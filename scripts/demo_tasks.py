@@ -142,8 +142,8 @@ def _stereo_baseline(cfg: str) -> tuple[Step, str, str]:
 
 # Expected minutes on 2 CPU cores. Full runs: the float training dominates (UNet: 16.5 min,
 # then QAT 2.6 min, see its demo config; StereoNet: 16.4 min measured with other jobs on the
-# cores, so about 20 in all). Smoke runs: a few minutes of process start-ups, one epoch per
-# training stage on the tiny sets and the ORT alignment.
+# cores, so about 20 in all). Smoke runs: process start-ups, one epoch per training stage on the
+# tiny sets and the ORT alignment (PwcNet: 3.7 min with other jobs on the cores).
 TASKS = {
     "pwcnet": DemoTask(
         key="pwcnet",
