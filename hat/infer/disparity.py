@@ -130,6 +130,7 @@ class DisparityInfer(InferTask):
         from hat.visualize.disparity import (
             depth_from_disparity,
             depth_to_color,
+            disparity_color_max,
             disparity_error_map,
             disparity_to_color,
             save_disparity_visualization,
@@ -137,7 +138,8 @@ class DisparityInfer(InferTask):
 
         os.makedirs(save_path, exist_ok=True)
         paths = {name: os.path.join(save_path, name) for name in ("disparity.png", "disparity.pfm")}
-        vmax = float(raw["gt"].max()) if "gt" in raw else None
+        # colour scale from the known ground truth only (unknown: 0, or inf as in Middlebury)
+        vmax = disparity_color_max(raw["gt"], result) if "gt" in raw else None
         self._write_png(paths["disparity.png"], disparity_to_color(result, vmax, scale_bar=True))
         write_pfm(paths["disparity.pfm"], result)
         depth = None

@@ -1,8 +1,8 @@
 """Stereo pictures: disparity and depth colour maps with a scale bar, error maps and a panel.
 
 Images are RGB ``H x W x 3`` uint8 arrays (conversion to BGR happens when writing). Disparities
-are ``H x W`` float pixels of the left image; unknown values (non-finite or <= 0) are drawn
-black.
+are ``H x W`` float pixels of the left image; unknown values (non-finite or <= 0: SceneFlow's 0,
+Middlebury's ``inf``) are drawn black and never set a colour scale.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ __all__ = [
     "colorize",
     "depth_from_disparity",
     "depth_to_color",
+    "disparity_color_max",
     "disparity_error_map",
     "disparity_to_color",
     "make_disparity_panel",
@@ -72,14 +73,37 @@ def _scale_bar(img: np.ndarray, top_text: str, bottom_text: str, colormap: int) 
     return img
 
 
+def disparity_color_max(*disps: Any) -> float:
+    """Top of a disparity colour scale: the largest known (finite, > 0) value of the first of
+    ``disps`` that has one (None entries are skipped); 1.0 if none has."""
+    for disp in disps:
+        if disp is None:
+            continue
+        d = _as_hw(disp, "disparity")
+        known = d[np.isfinite(d) & (d > 0)]
+        if known.size:
+            return float(known.max())
+    return 1.0
+
+
+def _check_scale(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0 (or None: automatic), got {value}")
+    return value
+
+
 def disparity_to_color(
     disp: Any, max_disp: float | None = None, scale_bar: bool = False
 ) -> np.ndarray:
     """Disparity colour map (TURBO: dark blue = 0, dark red = ``max_disp``, default the largest
-    valid value); unknown pixels (non-finite or <= 0) are black. ``scale_bar`` adds a bar."""
+    known value, :func:`disparity_color_max`); unknown pixels (non-finite or <= 0) are black.
+    ``scale_bar`` adds a bar."""
     d = _as_hw(disp, "disparity")
     valid = np.isfinite(d) & (d > 0)
-    top = float(max_disp) if max_disp else (float(d[valid].max()) if valid.any() else 1.0)
+    top = _check_scale("max_disp", max_disp) or disparity_color_max(d)
     img = colorize(np.where(valid, d, np.nan), 0.0, top)
     return _scale_bar(img, f"{top:.3g} px", "0 px", cv2.COLORMAP_TURBO) if scale_bar else img
 
@@ -117,21 +141,23 @@ def disparity_error_map(
     disp: Any, gt: Any, max_disp: float = 192.0, max_error: float | None = None
 ) -> tuple[np.ndarray, dict[str, float]]:
     """``|disp - gt|`` as a JET-coloured RGB image (blue = 0, red = ``max_error``, default
-    max(3 px, the 99th percentile)), black where the ground truth is not in ``(0, max_disp)``;
-    returns the image and ``{"EPE": px, "D1": fraction, "valid": fraction}`` (D1: error > 3 px
-    and > 5 % of the true disparity)."""
+    max(3 px, the 99th percentile of the finite errors)), black where the ground truth is
+    unknown (non-finite, e.g. Middlebury's ``inf``) or not in ``(0, max_disp)``; a non-finite
+    prediction is drawn red. Returns the image and ``{"EPE": px, "D1": fraction, "valid":
+    fraction}`` over the known ground truth (D1: error > 3 px and > 5 % of the true
+    disparity)."""
     d, g = _as_hw(disp, "disparity"), _as_hw(gt, "ground-truth disparity")
     if d.shape != g.shape:
         raise ValueError(f"disparity {d.shape} and ground truth {g.shape} differ in size")
     valid = np.isfinite(g) & (g > 0) & (g < max_disp)
     err = np.where(valid, np.abs(d - np.where(valid, g, 0.0)), 0.0)
     errs = err[valid]
-    top = (
-        float(max_error)
-        if max_error
-        else max(3.0, float(np.percentile(errs, 99)) if errs.size else 3.0)
+    finite_errs = errs[np.isfinite(errs)]
+    top = _check_scale("max_error", max_error) or max(
+        3.0, float(np.percentile(finite_errs, 99)) if finite_errs.size else 3.0
     )
-    gray = np.clip(err / top * 255, 0, 255).astype(np.uint8)
+    shown = np.where(np.isfinite(err), err, top)
+    gray = np.clip(shown / top * 255, 0, 255).astype(np.uint8)
     img = cv2.cvtColor(cv2.applyColorMap(gray, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
     img[~valid] = 0
     bad = (errs > 3.0) & (errs > 0.05 * g[valid])
@@ -153,15 +179,12 @@ def make_disparity_panel(
 ) -> np.ndarray:
     """RGB panel: ``[left | right | disparity]``, then ``[ground truth | error | depth]`` where
     given (missing tiles are black). Disparities share one colour scale (``max_disp``, default
-    the largest ground-truth value, else the prediction's); the error tile's label gives EPE and
-    D1 over pixels with ``0 < gt < 192``."""
+    the largest known ground-truth value, else the prediction's: :func:`disparity_color_max`);
+    the error tile's label gives EPE and D1 over pixels with a known ``0 < gt < 192``."""
     d = _as_hw(disp, "disparity")
     h, w = d.shape
     a, b = _as_rgb_u8(left, (h, w)), _as_rgb_u8(right, (h, w))
-    if max_disp is None:
-        ref = _as_hw(gt, "ground truth") if gt is not None else d
-        finite = ref[np.isfinite(ref) & (ref > 0)]
-        max_disp = float(finite.max()) if finite.size else 1.0
+    max_disp = _check_scale("max_disp", max_disp) or disparity_color_max(gt, d)
     row1 = [
         _label(a, "left"),
         _label(b, "right"),
