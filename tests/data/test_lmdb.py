@@ -110,3 +110,30 @@ def test_check_pack_type():
     assert check_pack_type("LMDB") == "lmdb"
     with pytest.raises(ValueError, match="unsupported pack type 'mxrecord': supported: lmdb"):
         check_pack_type("mxrecord")
+
+
+def test_view_decodes_in_place_and_names_bad_values(tmp_path):
+    path = str(tmp_path / "db")
+    _write(path, [{"a": 1, "b": b"payload", "c": [b"x", "y"]}, "plain"])
+    env = lmdb.open(path, map_size=1 << 20)  # two damaged values beside them
+    with env.begin(write=True) as txn:
+        txn.put(b"2", msgpack.packb({"b": b"z" * 300})[:-10])  # cut short
+        txn.put(b"3", b"\xc1 not msgpack")
+        txn.put(b"__len__", b"4")
+    env.close()
+    reader = LmdbReader(path)
+    with reader.view(0) as value:
+        assert isinstance(value["b"], memoryview) and value["b"].readonly
+        assert bytes(value["b"]) == b"payload" and bytes(value["c"][0]) == b"x"
+        assert value["a"] == 1 and value["c"][1] == "y"
+    with reader.view(1) as value:
+        assert value == reader[1] == "plain"
+    for idx, why in ((2, "truncated"), (3, "invalid msgpack type byte 0xc1")):
+        with pytest.raises(CorruptFileError, match=rf"db: value of key b'{idx}' is not msgpack"):
+            reader[idx]
+        with pytest.raises(CorruptFileError, match=rf"db: value of key b'{idx}'.*{why}"):
+            with reader.view(idx):
+                pass
+    with pytest.raises(IndexError, match="index 4 out of range"):
+        with reader.view(4):
+            pass

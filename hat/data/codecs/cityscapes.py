@@ -29,6 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from hat.data.codecs.arrays import decode_img
 from hat.data.errors import CorruptFileError
 from hat.data.readers.cityscapes_layout import check_label_array
 
@@ -93,13 +94,17 @@ def _imdecode(buf: bytes, flags: int) -> np.ndarray | None:
     return cv2.imdecode(np.frombuffer(buf, np.uint8), flags)
 
 
-def decode_sample(value: Any, to_rgb: bool = True, where: str = "") -> SegSample:
+def decode_sample(value: Any, to_rgb: bool = True, where: str = "", copy: bool = True) -> SegSample:
     """Decode a value (as returned by msgpack) into a :class:`SegSample`.
 
-    ``where`` (e.g. ``"<lmdb path> key b'3'"``) prefixes error messages.
+    ``bin`` fields may be ``bytes`` or memoryviews (:meth:`~hat.data.pack_type.LmdbReader.view`).
+    With ``copy`` (the default) every array is writable and owns its memory; with
+    ``copy=False`` a raw-encoded image may be a read-only view of ``value``'s buffer, valid only
+    as long as that is (the label is always decoded into a new array). ``where`` (e.g.
+    ``"<lmdb path> key b'3'"``) prefixes error messages.
     """
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return _decode_hat_blob(bytes(value), to_rgb, where)
+        return _decode_hat_blob(value, to_rgb, where)
     if not isinstance(value, dict) or value.get("schema") != SCHEMA:
         got = value.get("schema") if isinstance(value, dict) else type(value).__name__
         raise CorruptFileError(
@@ -107,7 +112,7 @@ def decode_sample(value: Any, to_rgb: bool = True, where: str = "") -> SegSample
         )
     try:
         height, width = value["shape"]
-        img = _decode_img(value["img"], value["img_format"], height, width, to_rgb, where)
+        img = decode_img(value["img"], value["img_format"], height, width, to_rgb, copy, where)
         label = check_label_array(_imdecode(value["gt_seg"], cv2.IMREAD_UNCHANGED), where)
         if label.shape != (height, width):
             raise CorruptFileError(f"{where}: label is {label.shape}, expected {(height, width)}")
@@ -116,27 +121,7 @@ def decode_sample(value: Any, to_rgb: bool = True, where: str = "") -> SegSample
         raise CorruptFileError(f"{where}: Cityscapes value lacks field {exc.args[0]!r}") from None
 
 
-def _decode_img(
-    buf: bytes, fmt: str, height: int, width: int, to_rgb: bool, where: str
-) -> np.ndarray:
-    if fmt == "raw":
-        expected = height * width * 3
-        if len(buf) != expected:
-            raise CorruptFileError(f"{where}: raw image of {len(buf)} bytes, expected {expected}")
-        img = np.frombuffer(buf, np.uint8).reshape(height, width, 3)  # stored RGB
-        return img.copy() if to_rgb else cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-    if fmt == "png":
-        img = _imdecode(buf, cv2.IMREAD_COLOR)  # BGR
-        if img is None or img.shape != (height, width, 3):
-            got = None if img is None else img.shape
-            raise CorruptFileError(
-                f"{where}: bad PNG image: expected ({height}, {width}, 3), decoded {got}"
-            )
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB, dst=img) if to_rgb else img
-    raise CorruptFileError(f"{where}: unknown img_format {fmt!r}: expected one of {IMG_FORMATS}")
-
-
-def _decode_hat_blob(blob: bytes, to_rgb: bool, where: str) -> SegSample:
+def _decode_hat_blob(blob: bytes | bytearray | memoryview, to_rgb: bool, where: str) -> SegSample:
     """HAT's layout: uint16[2] (H, W), a PNG encoded from the RGB array, H*W uint8 labelIds."""
     if len(blob) < 4:
         raise CorruptFileError(f"{where}: HAT blob of {len(blob)} bytes is shorter than its header")

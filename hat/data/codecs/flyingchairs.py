@@ -28,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from hat.data.codecs.arrays import as_float32, decode_img, frombuffer
 from hat.data.errors import CorruptFileError
 
 __all__ = ["IMG_FORMATS", "SCHEMA", "FlowPair", "decode_pair", "encode_pair"]
@@ -85,12 +86,17 @@ def _png(img_bgr: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def decode_pair(value: Any, to_rgb: bool = True, where: str = "") -> FlowPair:
+def decode_pair(value: Any, to_rgb: bool = True, where: str = "", copy: bool = True) -> FlowPair:
     """Decode a value (as returned by msgpack) into a :class:`FlowPair`.
 
-    ``where`` (e.g. ``"<lmdb path> key b'3'"``) prefixes error messages.
+    ``bin`` fields may be ``bytes`` or memoryviews (:meth:`~hat.data.pack_type.LmdbReader.view`).
+    With ``copy`` (the default) every array is writable and owns its memory, made by one copy
+    (or decode) from its field. With ``copy=False`` raw-encoded images and the flow may be
+    read-only views of ``value``'s buffers, valid only as long as those are: for a consumer that
+    copies them at once (see ``ToTensor.copies_input``). ``where`` (e.g.
+    ``"<lmdb path> key b'3'"``) prefixes error messages.
     """
-    if isinstance(value, bytes):
+    if isinstance(value, (bytes, memoryview)):
         return _decode_hat_blob(value, to_rgb, where)
     if not isinstance(value, dict) or value.get("schema") != SCHEMA:
         got = value.get("schema") if isinstance(value, dict) else type(value).__name__
@@ -101,42 +107,16 @@ def decode_pair(value: Any, to_rgb: bool = True, where: str = "") -> FlowPair:
         height, width = value["shape"]
         fmt = value["img_format"]
         imgs = [
-            _decode_img(value[k], fmt, height, width, to_rgb, f"{where} {k}")
+            decode_img(value[k], fmt, height, width, to_rgb, copy, f"{where} {k}")
             for k in ("img1", "img2")
         ]
-        flow = _frombuffer(value["flow"], "<f4", (height, width, 2), f"{where} flow")
-        return FlowPair(imgs[0], imgs[1], flow.astype(np.float32), int(value["img_name"]))
+        flow = frombuffer(value["flow"], "<f4", (height, width, 2), f"{where} flow")
+        return FlowPair(imgs[0], imgs[1], as_float32(flow, copy), int(value["img_name"]))
     except KeyError as exc:
         raise CorruptFileError(f"{where}: FlyingChairs value lacks field {exc.args[0]!r}") from None
 
 
-def _frombuffer(buf: bytes, dtype: str, shape: tuple[int, ...], where: str) -> np.ndarray:
-    expected = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    if len(buf) != expected:
-        raise CorruptFileError(
-            f"{where}: expected {expected} bytes for {shape} {dtype}, got {len(buf)}"
-        )
-    return np.frombuffer(buf, dtype).reshape(shape)  # read-only view: callers copy
-
-
-def _decode_img(
-    buf: bytes, fmt: str, height: int, width: int, to_rgb: bool, where: str
-) -> np.ndarray:
-    if fmt == "raw":
-        img = _frombuffer(buf, "u1", (height, width, 3), where)  # stored RGB
-        return img.copy() if to_rgb else cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-    if fmt == "png":
-        img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)  # BGR
-        if img is None or img.shape != (height, width, 3):
-            got = None if img is None else img.shape
-            raise CorruptFileError(
-                f"{where}: bad PNG: expected ({height}, {width}, 3), decoded {got}"
-            )
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if to_rgb else img
-    raise CorruptFileError(f"{where}: unknown img_format {fmt!r}: expected one of {IMG_FORMATS}")
-
-
-def _decode_hat_blob(blob: bytes, to_rgb: bool, where: str) -> FlowPair:
+def _decode_hat_blob(blob: bytes | memoryview, to_rgb: bool, where: str) -> FlowPair:
     """HAT's layout: int64 name, uint16[3] flow shape, int64[2] PNG sizes, PNGs, float64 flow."""
     header = 8 + 6 + 16
     if len(blob) < header:

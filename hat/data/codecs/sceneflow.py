@@ -28,6 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from hat.data.codecs.arrays import as_float32, decode_img, frombuffer
 from hat.data.errors import CorruptFileError
 
 __all__ = ["IMG_FORMATS", "SCHEMA", "StereoSample", "decode_sample", "encode_sample"]
@@ -99,13 +100,20 @@ def _png(img_rgb: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def decode_sample(value: Any, to_rgb: bool = True, where: str = "") -> StereoSample:
+def decode_sample(
+    value: Any, to_rgb: bool = True, where: str = "", copy: bool = True
+) -> StereoSample:
     """Decode a value (as returned by msgpack) into a :class:`StereoSample`.
 
-    ``where`` (e.g. ``"<lmdb path> key b'3'"``) prefixes error messages.
+    ``bin`` fields may be ``bytes`` or memoryviews (:meth:`~hat.data.pack_type.LmdbReader.view`).
+    With ``copy`` (the default) every array is writable and owns its memory, made by one copy
+    (or decode) from its field. With ``copy=False`` raw-encoded images and the disparity may be
+    read-only views of ``value``'s buffers, valid only as long as those are: for a consumer that
+    copies them at once (see ``ToTensor.copies_input``). ``where`` (e.g.
+    ``"<lmdb path> key b'3'"``) prefixes error messages.
     """
     if isinstance(value, dict) and "schema" not in value and "img_left" in value:
-        return _decode_hat_dict(value, to_rgb, where)
+        return _decode_hat_dict(value, to_rgb, where, copy)
     if not isinstance(value, dict) or value.get("schema") != SCHEMA:
         got = value.get("schema") if isinstance(value, dict) else type(value).__name__
         raise CorruptFileError(
@@ -115,42 +123,16 @@ def decode_sample(value: Any, to_rgb: bool = True, where: str = "") -> StereoSam
         height, width = value["shape"]
         fmt = value["img_format"]
         left, right = (
-            _decode_img(value[k], fmt, height, width, to_rgb, f"{where} {k}")
+            decode_img(value[k], fmt, height, width, to_rgb, copy, f"{where} {k}")
             for k in ("img_left", "img_right")
         )
-        disp = _frombuffer(value["gt_disp"], "<f4", (height, width), f"{where} gt_disp")
-        return StereoSample(left, right, disp.astype(np.float32), str(value["img_name"]))
+        disp = frombuffer(value["gt_disp"], "<f4", (height, width), f"{where} gt_disp")
+        return StereoSample(left, right, as_float32(disp, copy), str(value["img_name"]))
     except KeyError as exc:
         raise CorruptFileError(f"{where}: SceneFlow value lacks field {exc.args[0]!r}") from None
 
 
-def _frombuffer(buf: bytes, dtype: str, shape: tuple[int, ...], where: str) -> np.ndarray:
-    expected = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    if len(buf) != expected:
-        raise CorruptFileError(
-            f"{where}: expected {expected} bytes for {shape} {dtype}, got {len(buf)}"
-        )
-    return np.frombuffer(buf, dtype).reshape(shape)
-
-
-def _decode_img(
-    buf: bytes, fmt: str, height: int, width: int, to_rgb: bool, where: str
-) -> np.ndarray:
-    if fmt == "raw":
-        img = _frombuffer(buf, "u1", (height, width, 3), where)  # stored RGB
-        return img.copy() if to_rgb else cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-    if fmt == "png":
-        img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)  # BGR
-        if img is None or img.shape != (height, width, 3):
-            got = None if img is None else img.shape
-            raise CorruptFileError(
-                f"{where}: bad PNG: expected ({height}, {width}, 3), decoded {got}"
-            )
-        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB, dst=img) if to_rgb else img
-    raise CorruptFileError(f"{where}: unknown img_format {fmt!r}: expected one of {IMG_FORMATS}")
-
-
-def _decode_hat_dict(value: dict, to_rgb: bool, where: str) -> StereoSample:
+def _decode_hat_dict(value: dict, to_rgb: bool, where: str, copy: bool) -> StereoSample:
     """HAT's value: PNGs encoded from RGB arrays (so ``imdecode`` gives RGB), float32 disparity."""
     imgs = []
     for key in ("img_left", "img_right"):
@@ -161,7 +143,8 @@ def _decode_hat_dict(value: dict, to_rgb: bool, where: str) -> StereoSample:
     height, width = imgs[0].shape[:2]
     if "gt_disp" not in value:
         raise CorruptFileError(f"{where}: HAT SceneFlow value lacks field 'gt_disp'")
-    disp = _frombuffer(value["gt_disp"], "<f4", (height, width), f"{where} gt_disp")
+    disp = frombuffer(value["gt_disp"], "<f4", (height, width), f"{where} gt_disp")
     name = value.get("img_name", "")
-    name = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
-    return StereoSample(imgs[0], imgs[1], disp.astype(np.float32), name)
+    if isinstance(name, (bytes, memoryview)):
+        name = bytes(name).decode("utf-8", "replace")
+    return StereoSample(imgs[0], imgs[1], as_float32(disp, copy), str(name))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import torch.utils.data as tud
@@ -25,6 +26,7 @@ from hat.data.cityscapes_labels import (
     CITYSCAPES_LABLE_MAPPINGS,
 )
 from hat.data.codecs.cityscapes import decode_sample
+from hat.data.datasets.lmdb_item import read_lmdb_item
 from hat.data.memory import tune_malloc
 from hat.data.pack_type.lmdb import LmdbReader, index_key
 from hat.data.readers.cityscapes_layout import CityscapesLayout
@@ -98,13 +100,26 @@ class CityscapesFromLMDB(_SegDataset):
     def __len__(self) -> int:
         return self._len
 
+    def __getitem__(self, idx: int) -> dict:
+        tune_malloc()
+        idx = self._index(idx)
+        return read_lmdb_item(self.reader, idx, partial(self._decode, idx), self.transforms)
+
     def _load(self, idx: int) -> dict:
+        idx = self._index(idx)
+        with self.reader.view(idx) as value:
+            return self._decode(idx, value, copy=True)
+
+    def _index(self, idx: int) -> int:
         if idx < 0:
             idx += len(self)
         if not 0 <= idx < len(self):
             raise IndexError(f"{self.data_path}: index {idx} out of range for {len(self)}")
+        return idx
+
+    def _decode(self, idx: int, value: Any, copy: bool) -> dict:
         where = f"{self.data_path} key {index_key(idx)!r}"
-        s = decode_sample(self.reader[idx], self.to_rgb, where=where)
+        s = decode_sample(value, self.to_rgb, where=where, copy=copy)
         return {"img": s.img, "gt_seg": s.gt_seg, "img_name": s.img_name or str(idx)}
 
     def __repr__(self) -> str:

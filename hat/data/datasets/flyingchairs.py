@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import torch.utils.data as tud
 
 from hat.data.codecs.flyingchairs import decode_pair
+from hat.data.datasets.lmdb_item import read_lmdb_item
 from hat.data.memory import tune_malloc
 from hat.data.pack_type.lmdb import LmdbReader, index_key
 from hat.data.readers.flyingchairs_layout import FlyingChairsLayout
@@ -49,6 +51,9 @@ class _FlowDataset(tud.Dataset):
 class FlyingChairs(_FlowDataset):
     """FlyingChairs packed by :class:`~hat.data.packers.flyingchairs.FlyingChairsPacker`.
 
+    Each item is decoded straight from the memory map with one copy of each array (none, when
+    the first transform is ``ToTensor``: see :mod:`hat.data.datasets.lmdb_item`).
+
     Args:
         data_path: the LMDB directory (e.g. ``tmp_data/FlyingChairs/train_lmdb``).
         transforms: a callable, a list of callables (applied in order) or None.
@@ -63,11 +68,21 @@ class FlyingChairs(_FlowDataset):
     def __len__(self) -> int:
         return len(self.reader)
 
+    def __getitem__(self, idx: int) -> dict:
+        tune_malloc()
+        if idx < 0:
+            idx += len(self)
+        return read_lmdb_item(self.reader, idx, partial(self._decode, idx), self.transforms)
+
     def _load(self, idx: int) -> dict:
         if idx < 0:
             idx += len(self)
-        value = self.reader[idx]
-        pair = decode_pair(value, self.to_rgb, where=f"{self.data_path} key {index_key(idx)!r}")
+        with self.reader.view(idx) as value:
+            return self._decode(idx, value, copy=True)
+
+    def _decode(self, idx: int, value: Any, copy: bool) -> dict:
+        where = f"{self.data_path} key {index_key(idx)!r}"
+        pair = decode_pair(value, self.to_rgb, where=where, copy=copy)
         return {"img": [pair.img1, pair.img2], "gt_flow": pair.flow, "img_name": pair.img_name}
 
     def __repr__(self) -> str:

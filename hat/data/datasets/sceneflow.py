@@ -6,19 +6,21 @@ Item (before transforms)::
      "gt_disp": disp,             # (H, W) float32, left-view disparity in pixels (>= 0)
      "img_name": str}             # the left image path as listed
 
-After ``ToTensor``: ``img`` (6, H, W) float32 (left channels, then right), ``gt_disp``
-(1, H, W) float32.
+After ``ToTensor``: ``img`` (6, H, W) uint8 (left channels, then right; float32 before a
+resampling transform, see ``ToTensor``), ``gt_disp`` (1, H, W) float32.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import torch.utils.data as tud
 
 from hat.data.codecs.sceneflow import decode_sample
+from hat.data.datasets.lmdb_item import read_lmdb_item
 from hat.data.memory import tune_malloc
 from hat.data.pack_type.lmdb import LmdbReader, index_key
 from hat.data.readers.sceneflow_layout import SceneFlowLayout
@@ -50,6 +52,9 @@ class _StereoDataset(tud.Dataset):
 class SceneFlow(_StereoDataset):
     """SceneFlow packed by :class:`~hat.data.packers.sceneflow.SceneFlowPacker`.
 
+    Each item is decoded straight from the memory map with one copy of each array (none, when
+    the first transform is ``ToTensor``: see :mod:`hat.data.datasets.lmdb_item`).
+
     Args:
         data_path: the LMDB directory (e.g. ``tmp_data/SceneFlow/train_lmdb``).
         transforms: a callable, a list of callables (applied in order) or None.
@@ -64,11 +69,21 @@ class SceneFlow(_StereoDataset):
     def __len__(self) -> int:
         return len(self.reader)
 
+    def __getitem__(self, idx: int) -> dict:
+        tune_malloc()
+        if idx < 0:
+            idx += len(self)
+        return read_lmdb_item(self.reader, idx, partial(self._decode, idx), self.transforms)
+
     def _load(self, idx: int) -> dict:
         if idx < 0:
             idx += len(self)
-        value = self.reader[idx]
-        s = decode_sample(value, self.to_rgb, where=f"{self.data_path} key {index_key(idx)!r}")
+        with self.reader.view(idx) as value:
+            return self._decode(idx, value, copy=True)
+
+    def _decode(self, idx: int, value: Any, copy: bool) -> dict:
+        where = f"{self.data_path} key {index_key(idx)!r}"
+        s = decode_sample(value, self.to_rgb, where=where, copy=copy)
         return {"img": [s.left, s.right], "gt_disp": s.disp, "img_name": s.img_name}
 
     def __repr__(self) -> str:

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import lmdb
 import msgpack
 
 from hat.data.errors import CorruptFileError
+from hat.data.pack_type.msgpack_view import unpackb_view
 
 __all__ = ["LEN_KEY", "LmdbReader", "LmdbWriter", "index_key", "shared_env"]
 
@@ -258,7 +261,7 @@ class LmdbReader:
         return raw
 
     def __getitem__(self, idx: int) -> Any:
-        """The msgpack-decoded value of index ``idx``."""
+        """The msgpack-decoded value of index ``idx`` (``bin`` fields as ``bytes``)."""
         self._check(idx)
         # decode straight from the memory map: one copy of each payload instead of two
         with self.env.begin(buffers=True) as txn:
@@ -268,9 +271,31 @@ class LmdbReader:
             try:
                 return msgpack.unpackb(raw, raw=False)
             except (ValueError, msgpack.UnpackException) as exc:
-                raise CorruptFileError(
-                    f"{self.path}: value of key {index_key(idx)!r} is not msgpack: {exc}"
-                ) from None
+                raise self._not_msgpack(idx, exc) from None
+
+    @contextmanager
+    def view(self, idx: int) -> Iterator[Any]:
+        """The msgpack-decoded value of index ``idx`` with no payload copied: every ``bin`` is a
+        read-only memoryview of the memory map, valid only inside the ``with`` block::
+
+            with reader.view(i) as value:
+                img = np.frombuffer(value["img1"], np.uint8).copy()  # copy what outlives it
+        """
+        self._check(idx)
+        with self.env.begin(buffers=True) as txn:
+            raw = txn.get(index_key(idx))
+            if raw is None:
+                raise self._missing(idx)
+            try:
+                value = unpackb_view(raw)
+            except (ValueError, msgpack.UnpackException) as exc:
+                raise self._not_msgpack(idx, exc) from None
+            yield value
+
+    def _not_msgpack(self, idx: int, exc: Exception) -> CorruptFileError:
+        return CorruptFileError(
+            f"{self.path}: value of key {index_key(idx)!r} is not msgpack: {exc}"
+        )
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

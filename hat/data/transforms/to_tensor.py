@@ -39,7 +39,15 @@ class ToTensor:
             ``to_yuv``.
         use_yuv_v2: accepted for config compatibility with HAT; must be False.
         img_dtype: ``"uint8"`` (uint8 images only), ``"float32"``, or None (see above).
+
+    ``copies_input``: the ``img``, ``gt_flow``, ``gt_disp`` and ``gt_seg`` tensors of the result
+    are new memory (never a view of an input array) and no input array is written to, so an
+    LMDB dataset whose pipeline starts with ``ToTensor`` hands it read-only views of the memory
+    map (:mod:`hat.data.datasets.lmdb_item`): the layout change to ``(C, H, W)`` is then the
+    only copy made of each sample's pixels.
     """
+
+    copies_input = True
 
     def __init__(
         self,
