@@ -1,23 +1,30 @@
 """Read throughput: packed LMDB ``FlyingChairs`` vs raw-file ``FlyingChairsFromImage``.
 
-    python3 benchmarks/bench_lmdb_read.py [--num-pairs 64 --height 384 --width 512]
+    OMP_NUM_THREADS=1 python3 benchmarks/bench_lmdb_read.py [--num-pairs 64 --height 384 \
+        --width 512 --repeats 5 --modes warm,cold,warm-glibc]
 
 Generates a synthetic FlyingChairs in a temp dir, packs it twice (``raw`` and ``png`` image
 encodings), then reads every sample through each dataset with no transform and with
 ``ToTensor`` (uint8 ``(6, H, W)`` images, as the training loaders ship them), reporting samples/s
 and the LMDB / raw-files ratio against the goal (>= 3x).
 
-Every measurement runs in a fresh process (the parent never maps the LMDB). Modes:
+The readers are compared in the same process, one pass of each in turn per repeat, so that load
+from other processes hits them alike; the table gives the median rate of each and the median
+of the per-repeat ratios. The parent never maps the LMDB. Modes:
 
-- warm: files in the page cache (one untimed pass first; median of ``--repeats`` passes);
-- cold: each pass in a fresh process after evicting the files from the page cache with
+- warm: files in the page cache (one untimed pass of each reader first);
+- cold: each repeat in a fresh process after evicting the files from the page cache with
   ``posix_fadvise(DONTNEED)``, so every byte comes from the disk;
 - warm-glibc: as warm, with glibc's default allocator settings (``HAT_TUNE_MALLOC=0``; see
   :mod:`hat.data.memory`: fresh-page faults then dominate both readers).
 
-What differs: the raw reader opens three files per sample and parses PPM + .flo; the LMDB reader
-does one B-tree lookup in a memory map and one msgpack decode, and then either copies raw pixels
-(``raw``) or decodes two PNGs (``png``, several times slower than reading PPM).
+OpenCV runs ``--cv2-threads`` threads (default 1, as one DataLoader worker per core would): both
+readers use it (the raw one to decode PPM and swap channels, ``ToTensor`` to split channels).
+
+What differs: the raw reader opens three files per sample, parses PPM + .flo and swaps the
+channels to RGB; the LMDB reader does one B-tree lookup in a memory map and decodes the value in
+place, then copies raw pixels once (``raw``; with ``ToTensor`` first, its ``(C, H, W)`` copy is
+the only one) or decodes two PNGs (``png``, several times slower than reading PPM).
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import cv2  # noqa: E402
 
 from hat.data.datasets import FlyingChairs, FlyingChairsFromImage  # noqa: E402
 from hat.data.packers.flyingchairs import FlyingChairsPacker  # noqa: E402
@@ -73,32 +82,54 @@ def _one_pass(ds) -> float:
     return len(ds) / (time.perf_counter() - start)
 
 
-def _child(kind: str, root: str, transform: str, mode: str, repeats: int, queue) -> None:
+TRANSFORMS = ("none", "ToTensor")
+CASES = [(transform, kind) for transform in TRANSFORMS for kind in KINDS]
+
+
+def _child(root: str, mode: str, repeats: int, cv2_threads: int, cases: list, queue) -> None:
+    cv2.setNumThreads(cv2_threads)
     if mode == "warm-glibc":
         os.environ["HAT_TUNE_MALLOC"] = "0"  # read by hat.data.memory.tune_malloc
     if mode == "cold":
+        ((transform, kind),) = cases
         _evict(_files(kind, root))
-        queue.put([_one_pass(_dataset(kind, root, transform))])
+        queue.put({cases[0]: [_one_pass(_dataset(kind, root, transform))]})
         return
-    ds = _dataset(kind, root, transform)
-    _one_pass(ds)  # warm-up: page cache, lazy LMDB open
-    queue.put([_one_pass(ds) for _ in range(repeats)])
+    datasets = {case: _dataset(case[1], root, case[0]) for case in cases}
+    for ds in datasets.values():
+        _one_pass(ds)  # warm-up: page cache, lazy LMDB open, allocator
+    rates: dict = {case: [] for case in cases}
+    for _ in range(repeats):
+        for case, ds in datasets.items():  # interleaved: load hits every reader alike
+            rates[case].append(_one_pass(ds))
+    queue.put(rates)
 
 
-def measure(kind: str, root: str, transform: str, repeats: int, mode: str) -> float:
-    """Median samples/s over ``repeats`` passes, each measurement in a fresh process.
+def measure(root: str, mode: str, repeats: int, cv2_threads: int) -> dict:
+    """``{(transform, kind): [samples/s per repeat]}``, measured in child processes.
 
-    The parent never maps the LMDB, which would keep its pages in the cache.
+    warm modes: one child, the readers taking turns in each repeat. cold: a fresh child per
+    reader and repeat (a process that has mapped the LMDB keeps its pages cached). The parent
+    never maps the LMDB.
     """
     ctx = mp.get_context("spawn")
-    rates: list[float] = []
-    for _ in range(repeats if mode == "cold" else 1):
+    runs = [[case] for _ in range(repeats) for case in CASES] if mode == "cold" else [CASES]
+    rates: dict = {case: [] for case in CASES}
+    for cases in runs:
         queue = ctx.Queue()
-        proc = ctx.Process(target=_child, args=(kind, root, transform, mode, repeats, queue))
+        reps = 1 if mode == "cold" else repeats
+        proc = ctx.Process(target=_child, args=(root, mode, reps, cv2_threads, cases, queue))
         proc.start()
-        rates += queue.get()
+        for case, values in queue.get().items():
+            rates[case] += values
         proc.join()
-    return statistics.median(rates)
+    return rates
+
+
+def paired_ratio(rates: dict, transform: str, kind: str) -> float:
+    """Median over repeats of ``kind``'s rate / the raw files' rate in the same repeat."""
+    pairs = zip(rates[transform, kind], rates[transform, "raw files"])
+    return statistics.median(a / b for a, b in pairs)
 
 
 MODES = {
@@ -114,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=384)
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--cv2-threads", type=int, default=1, help="cv2.setNumThreads in readers")
     parser.add_argument(
         "--modes", default="warm,cold,warm-glibc", help=f"comma list of {', '.join(MODES)}"
     )
@@ -143,35 +175,37 @@ def main(argv: list[str] | None = None) -> int:
         )
         for mode in modes:
             print(f"  {mode}: {MODES[mode]}")
+        print(f"  cv2 threads: {args.cv2_threads}; repeats: {args.repeats}")
         header = " ".join(f"{k + ' /s':>13}" for k in KINDS)
         print(f"\n{'mode':10} {'transform':9} {header} {'raw ratio':>10} {'png ratio':>10}")
         results = {}
         for mode in modes:
-            for transform in ("none", "ToTensor"):
-                rates = {k: measure(k, root, transform, args.repeats, mode) for k in KINDS}
-                results[mode, transform] = rates
-                r_raw = rates["lmdb raw"] / rates["raw files"]
-                r_png = rates["lmdb png"] / rates["raw files"]
-                cells = " ".join(f"{rates[k]:13.1f}" for k in KINDS)
-                print(f"{mode:10} {transform:9} {cells} {r_raw:9.2f}x {r_png:9.2f}x")
+            rates = measure(root, mode, args.repeats, args.cv2_threads)
+            for transform in TRANSFORMS:
+                medians = {k: statistics.median(rates[transform, k]) for k in KINDS}
+                ratios = {k: paired_ratio(rates, transform, k) for k in KINDS}
+                results[mode, transform] = medians, ratios
+                cells = " ".join(f"{medians[k]:13.1f}" for k in KINDS)
+                print(
+                    f"{mode:10} {transform:9} {cells} {ratios['lmdb raw']:9.2f}x "
+                    f"{ratios['lmdb png']:9.2f}x"
+                )
         _verdict(results)
     return 0
 
 
 def _verdict(results: dict) -> None:
     print(f"\ngoal: LMDB (default 'raw' encoding) >= {GOAL:.0f}x the raw-file reader")
-    for (mode, transform), rates in results.items():
-        ratio = rates["lmdb raw"] / rates["raw files"]
+    for (mode, transform), (_, ratios) in results.items():
+        ratio = ratios["lmdb raw"]
         print(f"  {mode:10} {transform:9} {ratio:5.2f}x  {'MET' if ratio >= GOAL else 'NOT MET'}")
-    for mode in ("warm", "cold"):
+    for mode in MODES:
         if (mode, "none") in results and (mode, "ToTensor") in results:
-            none, tt = results[mode, "none"], results[mode, "ToTensor"]
-            read = {k: 1e3 / none[k] for k in ("raw files", "lmdb raw")}
-            extra = 1e3 / tt["lmdb raw"] - read["lmdb raw"]
+            none, tt = results[mode, "none"][0], results[mode, "ToTensor"][0]
+            ms = {k: (1e3 / none[k], 1e3 / tt[k]) for k in ("raw files", "lmdb raw")}
             print(
-                f"  {mode}: ms/sample to read: raw files {read['raw files']:.2f}, lmdb "
-                f"{read['lmdb raw']:.2f}; ToTensor adds ~{extra:.2f} ms to either (one copy "
-                "into the (6, H, W) uint8 layout), which caps the ratio with it"
+                f"  {mode}: ms/sample read / read+ToTensor: "
+                + ", ".join(f"{k} {a:.2f} / {b:.2f}" for k, (a, b) in ms.items())
             )
 
 

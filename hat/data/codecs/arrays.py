@@ -8,6 +8,8 @@ field, for a consumer that copies it before the field's buffer goes away.
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -22,7 +24,7 @@ def frombuffer(
     buf: bytes | memoryview, dtype: str, shape: tuple[int, ...], where: str
 ) -> np.ndarray:
     """A read-only ``shape`` view of ``buf``; a size mismatch raises naming ``where``."""
-    expected = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    expected = math.prod(shape) * np.dtype(dtype).itemsize
     if len(buf) != expected:
         raise CorruptFileError(
             f"{where}: expected {expected} bytes for {shape} {dtype}, got {len(buf)}"

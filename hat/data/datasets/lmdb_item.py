@@ -56,10 +56,13 @@ def read_lmdb_item(reader: LmdbReader, idx: int, decode: Decode, transforms: Any
 
 
 def _check_nothing_borrowed(item: Any, value: Any, head: Any, reader: LmdbReader, idx: int) -> None:
-    spans = [_span(mv) for mv in _memoryviews(value)]
+    spans = [_span(mv) for mv in _memoryviews(value) if len(mv)]
+    if not spans:
+        return
+    lo, hi = min(s[0] for s in spans), max(s[1] for s in spans)  # slices of one LMDB value
     for key, obj in _arrays(item):
         ptr = obj.data_ptr() if isinstance(obj, torch.Tensor) else obj.ctypes.data
-        if any(lo <= ptr < hi for lo, hi in spans):
+        if lo <= ptr < hi:
             raise RuntimeError(
                 f"{head!r} returned {key!r} still pointing into the LMDB memory map "
                 f"({reader.path} key {index_key(idx)!r}): a transform with copies_input=True "
@@ -68,7 +71,7 @@ def _check_nothing_borrowed(item: Any, value: Any, head: Any, reader: LmdbReader
 
 
 def _span(mv: memoryview) -> tuple[int, int]:
-    start = np.frombuffer(mv, np.uint8).ctypes.data if len(mv) else 0
+    start = np.frombuffer(mv, np.uint8).ctypes.data
     return start, start + len(mv)
 
 
