@@ -16,14 +16,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hat.tools.deploy_common import (
-    FORMAT_NOTE,
-    deploy_inputs,
-    deploy_model_spec,
-    load_stage_config,
-    write_json,
-)
-from hat.utils.cli import run_cli
+from hat.tools.deploy_common import FORMAT_NOTE, write_json
+from hat.utils.cli import add_config_args, run_cli
+from hat.utils.run_config import RunConfig
 
 __all__ = ["main"]
 PROG = "hat-model-checker"
@@ -35,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__ + "\n" + FORMAT_NOTE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", "-c", required=True)
+    add_config_args(p)
     p.add_argument(
         "--min-integer-share",
         type=float,
@@ -44,7 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="do not list every module")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the report as JSON")
-    p.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE")
     return p
 
 
@@ -52,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from hat.quantization.checker import check_model
     from hat.registry import build_from_registry
 
-    cfg = load_stage_config(args.config, "int_infer", args.opts)
-    key, spec = deploy_model_spec(cfg)  # the network that ships
+    config = RunConfig.load(args.config, "int_infer", args.opts)
+    key, spec = config.deploy_model_spec()  # the network that ships
     model = build_from_registry(spec, key).eval()
-    report = check_model(model, deploy_inputs(cfg), args.min_integer_share)
+    report = check_model(model, config.deploy_inputs(), args.min_integer_share)
     print(report.render_text(rows=not args.quiet))
     if args.json:
         write_json(args.json, report.to_dict())

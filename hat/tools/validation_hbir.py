@@ -19,15 +19,9 @@ import argparse
 import os
 from typing import Any
 
-from hat.tools.deploy_common import (
-    FORMAT_NOTE,
-    build_stage_model,
-    deploy_inputs,
-    int_onnx_path,
-    load_stage_config,
-    write_json,
-)
-from hat.utils.cli import ToolError, run_cli
+from hat.tools.deploy_common import FORMAT_NOTE, build_stage_model, write_json
+from hat.utils.cli import ToolError, add_config_args, run_cli
+from hat.utils.run_config import RunConfig
 
 __all__ = ["main", "validate"]
 PROG = "hat-validation-hbir"
@@ -40,12 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--stage", default="align_bpu", choices=["align_bpu"])
-    p.add_argument("--config", "-c", required=True)
+    add_config_args(p)
     p.add_argument("--model", default=None, help="ONNX file (default {ckpt_dir}/{task}.int.onnx)")
     p.add_argument("--level", default="all", help="ORT optimisation level (default all)")
     p.add_argument("--threads", type=int, default=1, help="ORT intra-op threads (default 1)")
     p.add_argument("--max-samples", type=int, default=0, help="0: the whole validation set")
-    p.add_argument("--opts", nargs="+", default=[], metavar="KEY VALUE")
     return p
 
 
@@ -54,33 +47,33 @@ def validate(args: argparse.Namespace) -> dict[str, Any]:
     from hat.quantization.ort_alignment import align_on_ort
     from hat.registry import build_from_registry
 
-    cfg = load_stage_config(args.config, args.stage, args.opts)
-    path = args.model or int_onnx_path(cfg)
+    config = RunConfig.load(args.config, args.stage, args.opts)
+    path = args.model or config.int_onnx_path()
     if not os.path.isfile(path):
         raise ToolError(f"no exported model at {path}: run tools/export_hbir.py first")
-    key = "align_bpu_predictor" if "align_bpu_predictor" in cfg else "int_infer_predictor"
-    update_metric = cfg.get("update_metric")
-    if not callable(update_metric):
-        raise ToolError(
-            "the config has no top-level update_metric(metrics, batch, model_outs) function"
-        )
-    metric_specs = cfg[key].get("metrics") or []
+    stage = "align_bpu" if "align_bpu" in config.stages_with("predictor") else "int_infer"
+    key = f"{stage}_predictor"
+    spec = config.predictor(stage)
+    update_metric = config.update_metric()
+    metric_specs = spec.get("metrics") or []
     if not metric_specs:
-        raise ToolError(f"{key}.metrics is empty: nothing to report")
-    model = build_stage_model(cfg, key)
-    loaders = cfg[key]["data_loader"]
+        raise ToolError(f"config {config.path}: {key}.metrics is empty: nothing to report")
+    model = build_stage_model(config, key)
+    loaders = config.require(f"{key}.data_loader", "the predictor's data loader (or a list)")
     loader_cfg = dict(loaders[0] if isinstance(loaders, (list, tuple)) else loaders)
     loader_cfg["batch_size"] = 1
     loader_cfg["shuffle"] = False
     loader = build_from_registry(loader_cfg, f"{key}.data_loader")
-    processor_spec = cfg[key].get("batch_processor") or cfg["val_batch_processor"]
+    processor_spec = spec.get("batch_processor") or config.require(
+        "val_batch_processor", f"a batch processor (when {key} has none)"
+    )
     try:
         result = align_on_ort(
             model,
             path,
             loader,
             build_from_registry(processor_spec, f"{key}.batch_processor"),
-            deploy_inputs(cfg),
+            config.deploy_inputs(),
             update_metric,
             build_from_registry(list(metric_specs), f"{key}.metrics"),
             build_from_registry(list(metric_specs), f"{key}.metrics"),
@@ -102,7 +95,7 @@ def validate(args: argparse.Namespace) -> dict[str, Any]:
         **result,
         "deploy_platform": deploy_platform_info(path),  # CPU ISA, weight range
     }
-    out = os.path.join(cfg["ckpt_dir"], f"{args.stage}-metrics.json")
+    out = config.stage_file(args.stage, "metrics.json")
     write_json(out, report)
     _print(report)
     print(f"metrics written to {out}")

@@ -2,11 +2,12 @@
 
 A config is a Python file of module-level names (see :mod:`hat.utils.config`). The tools use a
 fixed set of them: ``{stage}_trainer``, ``{stage}_predictor``, ``ckpt_dir``, ``task_name``,
-``model``/``deploy_model``, ``deploy_inputs``, ``infer_cfg``, ``val_batch_processor``, ``seed``,
-``deterministic``. :class:`RunConfig` is the only code that knows these names and the file names
-derived from them (``{ckpt_dir}/{stage}-checkpoint-best.pth.tar``,
-``{ckpt_dir}/{task_name}.int.onnx``, ...); a missing or malformed entry raises
-:class:`ConfigKeyError`, whose message names the config file, the key and what was expected.
+``model``/``deploy_model``, ``deploy_inputs``, ``infer_cfg``, ``val_batch_processor``,
+``update_metric``, ``compile_cfg``, ``seed``, ``deterministic``. :class:`RunConfig` is the only
+code that knows these names and the file names derived from them
+(``{ckpt_dir}/{stage}-checkpoint-best.pth.tar``, ``{ckpt_dir}/{task_name}.int.onnx``, ...); a
+missing or malformed entry raises :class:`ConfigKeyError`, whose message names the config file,
+the key and what was expected.
 
     run = RunConfig.load("configs/x.py", stage="qat", opts=["ckpt_dir", "'/tmp/c'"])
     spec = run.predictor("qat")                   # dict, for the registry
@@ -16,7 +17,7 @@ derived from them (``{ckpt_dir}/{stage}-checkpoint-best.pth.tar``,
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hat.utils.checkpoint import checkpoint_path
@@ -199,6 +200,24 @@ class RunConfig:
         if not isinstance(task, InferTask):
             raise self.error("infer_cfg", "a hat.infer.InferTask adapter", task)
         return task
+
+    def update_metric(self) -> Callable[[Any, Any, Any], None]:
+        """``update_metric(metrics, batch, model_outs)``: the task's evaluation metric update."""
+        expected = "a top-level function update_metric(metrics, batch, model_outs)"
+        fn = self.require("update_metric", expected)
+        if not callable(fn):
+            raise self.error("update_metric", expected, fn)
+        return fn
+
+    def compile_cfg(self) -> dict[str, Any]:
+        """``compile_cfg``: compile_perf_hbir's settings (accelerator, run counts; see
+        :class:`hat.quantization.perf_report.PerfSettings`); empty when the config has none."""
+        values = self.cfg.get("compile_cfg")
+        if values is None:
+            return {}
+        if not isinstance(values, Mapping):
+            raise self.error("compile_cfg", "a dict of compile/perf settings", values)
+        return dict(values)
 
     def val_batch_transforms(self) -> list[Any]:
         """``val_batch_processor.batch_transforms`` specs (empty when there are none)."""
