@@ -6,18 +6,17 @@ The counting is :mod:`hat.utils.op_count`; this module parses the arguments and 
 from __future__ import annotations
 
 import argparse
-import os
-import runpy
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
-from hat.utils.cli import ToolError, run_cli
+from hat.utils.cli import ToolError, add_config_args, run_cli
 from hat.utils.op_count import count_ops, param_counts
+from hat.utils.run_config import ConfigKeyError, RunConfig
 
-__all__ = ["build_model", "load_config", "main", "parse_input_shape"]
+__all__ = ["build_model", "main", "parse_input_shape"]
 
 DESCRIPTION = """\
 Build `model` from a config and count its parameters and operations on one input.
@@ -35,34 +34,11 @@ The input is the config's `deploy_inputs` (dict of name -> shape or tensor) unle
 """
 
 
-def load_config(path: str) -> Mapping[str, Any]:
-    """The config at ``path`` via ``hat.utils.config.Config`` (or its globals as a fallback)."""
-    if not os.path.isfile(path):
-        raise ToolError(f"config file not found: {path}")
-    try:
-        from hat.utils.config import Config
-    except ImportError:
-        Config = None  # noqa: N806 - the engine's loader is optional here
-    try:
-        if Config is not None:
-            return Config.fromfile(path)
-        return runpy.run_path(path)
-    except Exception as exc:  # noqa: BLE001 - a broken config is a user error
-        raise ToolError(f"could not load config {path}: {type(exc).__name__}: {exc}") from exc
+def build_model(config: RunConfig) -> nn.Module:
+    """Build the config's ``model`` with the registry (errors name the config and the key)."""
+    from hat.registry import build_from_registry
 
-
-def build_model(cfg: Mapping[str, Any]) -> nn.Module:
-    """Build ``cfg["model"]`` with the registry; errors name the config path."""
-    from hat.registry import BuildError, build_from_registry
-
-    try:
-        model_cfg = cfg["model"]
-    except KeyError:
-        raise ToolError("the config defines no `model`") from None
-    try:
-        return build_from_registry(model_cfg, "model")
-    except BuildError as exc:
-        raise ToolError(str(exc)) from exc
+    return build_from_registry(config.model_spec(), "model")
 
 
 def parse_input_shape(text: str, default_name: str = "img") -> dict[str, tuple[int, ...]]:
@@ -117,7 +93,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--config", "-c", required=True, help="config file (.py)")
+    add_config_args(parser)
     parser.add_argument(
         "--input-shape",
         default=None,
@@ -130,15 +106,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> None:
-    cfg = load_config(args.config)
-    model = build_model(cfg)
+    config = RunConfig.load(args.config, opts=args.opts)
+    model = build_model(config)
     if args.input_shape:
         inputs = make_inputs(parse_input_shape(args.input_shape))
     else:
-        spec = cfg.get("deploy_inputs")
-        if spec is None:
-            raise ToolError("the config defines no `deploy_inputs`; pass --input-shape")
-        inputs = make_inputs(spec)
+        try:
+            inputs = make_inputs(config.deploy_inputs())
+        except ConfigKeyError as exc:
+            raise ToolError(f"{exc}; or pass --input-shape") from None
     try:
         macs = count_ops(model, inputs)
     except (RuntimeError, ValueError, KeyError, TypeError) as exc:

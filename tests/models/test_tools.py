@@ -72,6 +72,27 @@ def test_calops_input_shape_and_errors():
     assert res.returncode != 0 and "Traceback" not in res.stderr
 
 
+def test_calops_opts_and_missing_deploy_inputs(tmp_path):
+    def params(res) -> float:
+        assert res.returncode == 0, res.stderr
+        return float(next(s for s in res.stdout.splitlines() if s.startswith("Params:")).split()[1])
+
+    # --opts reaches the model: a search range of 1 instead of 2 shrinks the cost volumes
+    # (25 -> 9 channels) and with them the decoders' input convolutions
+    full = params(run_tool("tools/calops.py", "--config", str(CFG)))
+    narrow = params(
+        run_tool("tools/calops.py", "--config", str(CFG), "--opts", "model.head.md", "1")
+    )
+    assert narrow < full
+    text = CFG.read_text().replace("deploy_inputs = ", "example_inputs = ")
+    cfg = tmp_path / "no_deploy_inputs.py"
+    cfg.write_text(text)
+    res = run_tool("tools/calops.py", "--config", str(cfg))
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert f"config {cfg} has no 'deploy_inputs'" in res.stderr
+    assert "pass --input-shape" in res.stderr
+
+
 @pytest.fixture()
 def pair(tmp_path):
     rng = np.random.default_rng(0)
@@ -84,10 +105,10 @@ def pair(tmp_path):
 def test_infer_writes_outputs(pair, tmp_path):
     sys.path.insert(0, str(ROOT))
     from hat.registry import build_from_registry
-    from hat.tools.calops import load_config
+    from hat.utils.run_config import RunConfig
     from hat.visualize import read_flo
 
-    model = build_from_registry(load_config(str(CFG))["model"])
+    model = build_from_registry(RunConfig.load(str(CFG)).model_spec())
     ckpt = tmp_path / "ck.pth.tar"
     torch.save({"state_dict": model.state_dict()}, ckpt)
     out = tmp_path / "out"
