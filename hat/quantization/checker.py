@@ -185,6 +185,7 @@ def _quantize(model: nn.Module, inputs: dict[str, Any]) -> tuple[nn.Module, list
         prepare_qat,
         set_fake_quantize,
     )
+    from hat.quantization.qconfig import effective_qconfigs
 
     if hasattr(model, "fuse_model"):
         model.fuse_model()
@@ -192,14 +193,12 @@ def _quantize(model: nn.Module, inputs: dict[str, Any]) -> tuple[nn.Module, list
         model.set_qconfig()
     if getattr(model, "qconfig", None) is None:
         default_set_qconfig(model)
-    warnings = []
-    inherited: dict[str, Any] = {}
-    for n, m in model.named_modules():
-        parent = n.rsplit(".", 1)[0] if "." in n else ""
-        q = m.qconfig if hasattr(m, "qconfig") else inherited.get(parent) if n else None
-        inherited[n] = q
-        if n and q is None and _is_quantizable(m):
-            warnings.append(f"{n} ({type(m).__name__}) has no qconfig: it stays float")
+    qconfigs = effective_qconfigs(model)
+    warnings = [
+        f"{n} ({type(m).__name__}) has no qconfig: it stays float"
+        for n, m in model.named_modules()
+        if n and qconfigs[n] is None and _is_quantizable(m)
+    ]
     prepare_qat(model, inplace=True, state=FakeQuantState.CALIBRATION)
     with torch.no_grad():  # one calibration pass on the example inputs
         _call(model.eval(), inputs)

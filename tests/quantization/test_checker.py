@@ -92,3 +92,27 @@ def test_share_below_threshold_and_shared_module_are_problems():
     assert any("module feat_l (ConvModule2d) is called 2 times" in p for p in report.problems)
     report = check_model(StereoHead(bilinear=True).eval(), _inputs(), min_integer_share=0.9999)
     assert any("integer MAC share" in p for p in report.problems)
+
+
+class FloatTail(nn.Module):
+    """An integer conv, then a Sequential whose ``qconfig = None`` keeps its conv float."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.quant = QuantStub()
+        self.feat = ConvModule2d(3, 8, 3, padding=1, act_layer=nn.ReLU())
+        self.dequant = DeQuantStub()
+        self.tail = nn.Sequential(ConvModule2d(8, 2, 1))
+        self.tail.qconfig = None
+
+    def forward(self, data):
+        return self.tail(self.dequant(self.feat(self.quant(data["img"]))))
+
+
+def test_quantizable_modules_inheriting_no_qconfig_are_warned_about():
+    report = check_model(FloatTail().eval(), {"img": torch.rand(1, 3, 8, 8)})
+    # the Sequential has no QAT mapping; its conv module and conv inherit its qconfig None
+    assert report.warnings == [
+        "tail.0 (ConvModule2d) has no qconfig: it stays float",
+        "tail.0.conv (Conv2d) has no qconfig: it stays float",
+    ]
