@@ -33,25 +33,22 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KINDS = ("ort_int8", "ort_fp32", "torch_fp32")
 
 
-def _inputs(cfg, size: tuple[int, int] | None, seed: int = 0) -> dict[str, torch.Tensor]:
-    from hat.tools.deploy_common import deploy_inputs
-
+def _inputs(config, size: tuple[int, int] | None, seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     out = {}
-    for name, t in deploy_inputs(cfg).items():
+    for name, t in config.deploy_inputs().items():
         shape = tuple(t.shape) if size is None else (*t.shape[:-2], *size)
         out[name] = torch.rand(shape, generator=g) * 2 - 1
     return out
 
 
-def _float_model(cfg, ckpt: str | None) -> torch.nn.Module:
+def _float_model(config, ckpt: str | None) -> torch.nn.Module:
     from hat.registry import build_from_registry
+    from hat.utils.checkpoint import load_model_weights
 
-    model = build_from_registry(cfg["model"], "model")
+    model = build_from_registry(config.model_spec(), "model")
     if ckpt:
-        from hat.tools.infer import load_checkpoint
-
-        load_checkpoint(model, ckpt)
+        load_model_weights(model, ckpt)
     return model.eval()
 
 
@@ -66,13 +63,13 @@ def _time(fn, seconds: float) -> list[float]:
 
 
 def worker(args: argparse.Namespace) -> dict:
-    from hat.utils.config import load_config
+    from hat.utils.run_config import RunConfig
 
-    cfg = load_config(args.config, [])
-    feeds = _inputs(cfg, args.size_hw)
+    config = RunConfig.load(args.config)
+    feeds = _inputs(config, args.size_hw)
     if args.worker == "torch_fp32":
         torch.set_num_threads(args.threads)
-        model = _float_model(cfg, args.float_ckpt)
+        model = _float_model(config, args.float_ckpt)
         with torch.no_grad():
             fn = lambda: model(dict(feeds))  # noqa: E731
             for _ in range(2):
@@ -93,18 +90,18 @@ def prepare(args: argparse.Namespace, tmp: str) -> dict:
     from hat.quantization.converters import Float2Calibration, QAT2Quantize
     from hat.quantization.export_onnx import export_float_onnx, export_int_model_to_onnx
     from hat.quantization.ort_runner import classify_ops, optimized_op_counts
-    from hat.utils.config import load_config
+    from hat.utils.run_config import RunConfig
 
-    cfg = load_config(args.config, [])
-    x = _inputs(cfg, args.size_hw)
+    config = RunConfig.load(args.config)
+    x = _inputs(config, args.size_hw)
     fp32 = os.path.join(tmp, "fp32.onnx")
-    export_float_onnx(_float_model(cfg, args.float_ckpt), x, fp32)
-    model = Float2Calibration()(_float_model(cfg, args.float_ckpt))
+    export_float_onnx(_float_model(config, args.float_ckpt), x, fp32)
+    model = Float2Calibration()(_float_model(config, args.float_ckpt))
     model.eval()
     set_fake_quantize(model, FakeQuantState.CALIBRATION)
     with torch.no_grad():
         for s in range(1, 3):
-            model(_inputs(cfg, args.size_hw, seed=s))
+            model(_inputs(config, args.size_hw, seed=s))
     im = QAT2Quantize()(model)
     int8 = os.path.join(tmp, "int8.onnx")
     rep = export_int_model_to_onnx(im, x, int8)

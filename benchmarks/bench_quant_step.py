@@ -80,22 +80,24 @@ def config_fns(path: str) -> dict:
 
     from hat.quantization.converters import Calibration2QAT, Float2Calibration, QAT2Quantize
     from hat.registry import build_from_registry
-    from hat.utils.config import load_config
+    from hat.utils.run_config import RunConfig
 
-    cfg = load_config(path, [])
-    loader_cfg = dict(cfg["data_loader"], num_workers=0, shuffle=False)
+    config = RunConfig.load(path)
+    loader_cfg = dict(config.require("data_loader", "the training data loader", dict))
+    loader_cfg.update(num_workers=0, shuffle=False)
     loader_cfg.pop("sampler", None)
     batch = next(iter(build_from_registry(loader_cfg, "data_loader")))
-    for t in build_from_registry(list(cfg["batch_processor"].get("batch_transforms") or [])):
+    transforms = config.get("batch_processor.batch_transforms") or []
+    for t in build_from_registry(list(transforms), "batch_processor.batch_transforms"):
         batch = t(batch)
-    inputs = {k: torch.rand(v.shape) * 2 - 1 for k, v in cfg["deploy_inputs"].items()}
+    inputs = {k: torch.rand(v.shape) * 2 - 1 for k, v in config.deploy_inputs().items()}
 
     def losses(model) -> torch.Tensor:
         out = model(batch)["losses"]
         vals = out.values() if isinstance(out, dict) else out
         return sum(v.sum() for v in vals)
 
-    float_model = build_from_registry(cfg["model"], "model").train()
+    float_model = build_from_registry(config.model_spec(), "model").train()
     qat_model = Float2Calibration()(copy.deepcopy(float_model)).eval()
     with torch.no_grad():
         qat_model(dict(batch))

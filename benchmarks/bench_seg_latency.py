@@ -37,12 +37,13 @@ def _image(size: tuple[int, int], seed: int = 0) -> torch.Tensor:
     return torch.rand((1, 3, *size), generator=g) * 2 - 1
 
 
-def _deploy_model(cfg) -> torch.nn.Module:
+def _deploy_model(config) -> torch.nn.Module:
     from hat.registry import build_from_registry
 
-    if "deploy_model" not in cfg:
-        raise SystemExit("the config has no deploy_model")
-    return build_from_registry(cfg["deploy_model"], "deploy_model").eval()
+    key, spec = config.deploy_model_spec()
+    if key != "deploy_model":
+        raise SystemExit(f"config {config.path} has no deploy_model")
+    return build_from_registry(spec, key).eval()
 
 
 def _time(fn, seconds: float) -> list[float]:
@@ -58,13 +59,13 @@ def _time(fn, seconds: float) -> list[float]:
 
 
 def worker(args: argparse.Namespace) -> list[float]:
-    from hat.utils.config import load_config
+    from hat.utils.run_config import RunConfig
 
     size = tuple(int(v) for v in args.size.split(","))
     x = _image(size)
     if args.worker == "torch_fp32":
         torch.set_num_threads(args.threads)
-        model = _deploy_model(load_config(args.config, []))
+        model = _deploy_model(RunConfig.load(args.config))
         with torch.no_grad():
             return _time(lambda: model({"img": x}), args.seconds)
     from hat.quantization.ort_runner import make_session
@@ -74,7 +75,7 @@ def worker(args: argparse.Namespace) -> list[float]:
     return _time(lambda: sess.run(None, feeds), args.seconds)
 
 
-def prepare(cfg, size: tuple[int, int], tmp: str) -> dict:
+def prepare(config, size: tuple[int, int], tmp: str) -> dict:
     from hat.quantization import FakeQuantState, set_fake_quantize
     from hat.quantization.converters import Float2Calibration, QAT2Quantize
     from hat.quantization.export_onnx import export_float_onnx, export_int_model_to_onnx
@@ -83,8 +84,8 @@ def prepare(cfg, size: tuple[int, int], tmp: str) -> dict:
     x = _image(size)
     tag = f"{size[0]}x{size[1]}"
     fp32 = os.path.join(tmp, f"fp32_{tag}.onnx")
-    export_float_onnx(_deploy_model(cfg), {"img": x}, fp32)
-    model = Float2Calibration()(_deploy_model(cfg)).eval()
+    export_float_onnx(_deploy_model(config), {"img": x}, fp32)
+    model = Float2Calibration()(_deploy_model(config)).eval()
     set_fake_quantize(model, FakeQuantState.CALIBRATION)
     with torch.no_grad():
         for s in range(1, 3):
@@ -114,18 +115,18 @@ def main() -> None:
         print(json.dumps(worker(args)))
         return
     from hat.utils.op_count import count_ops
-    from hat.utils.config import load_config
+    from hat.utils.run_config import RunConfig
 
-    cfg = load_config(args.config, [])
+    config = RunConfig.load(args.config)
     if args.sizes:
         sizes = [tuple(int(v) for v in s.split(",")) for s in args.sizes.split(";")]
     else:
-        sizes = [tuple(cfg["deploy_inputs"]["img"].shape[-2:]), (1024, 2048)]
+        sizes = [tuple(config.deploy_inputs()["img"].shape[-2:]), (1024, 2048)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
-            info = prepare(cfg, size, tmp)
-            gmac = count_ops(_deploy_model(cfg), {"img": _image(size)})["Global"] / 1e9
+            info = prepare(config, size, tmp)
+            gmac = count_ops(_deploy_model(config), {"img": _image(size)})["Global"] / 1e9
             paths = {"ort_int8": info["int8"], "ort_fp32": info["fp32"], "torch_fp32": ""}
             times: dict[str, list[float]] = {k: [] for k in KINDS}
             for _ in range(args.rounds):

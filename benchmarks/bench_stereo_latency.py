@@ -33,9 +33,9 @@ def _macs(config: str, size: str) -> float:
     import torch
 
     from hat.registry import build_from_registry
-    from hat.utils.config import load_config
+    from hat.utils.run_config import RunConfig
 
-    model = build_from_registry(load_config(config, [])["model"], "model").eval()
+    model = build_from_registry(RunConfig.load(config).model_spec(), "model").eval()
     total = 0
 
     def hook(mod, inputs, out):
