@@ -90,6 +90,26 @@ def test_wrong_kinds_say_what_was_found(tmp_path):
     assert run.deploy_model_spec()[0] == "model"  # a non-dict deploy_model is not the network
 
 
+def test_update_metric_and_compile_cfg(tmp_path):
+    extra = (
+        "    def update_metric(metrics, batch, model_outs):\n        pass\n"
+        "    compile_cfg = dict(tops=8.0, perf_runs=3)\n"
+    )
+    run = RunConfig.load(write(tmp_path, BASE + extra))
+    assert run.update_metric().__name__ == "update_metric"
+    assert run.compile_cfg() == dict(tops=8.0, perf_runs=3)
+    path = write(tmp_path, BASE + "    update_metric = 1\n    compile_cfg = [8.0]\n")
+    run = RunConfig.load(path)
+    with pytest.raises(ConfigKeyError, match=f"config {path}: 'update_metric' is a int .*batch"):
+        run.update_metric()
+    with pytest.raises(ConfigKeyError, match="'compile_cfg' is a list .*compile/perf settings"):
+        run.compile_cfg()
+    run = RunConfig.load(write(tmp_path, BASE))
+    assert run.compile_cfg() == {}  # the defaults apply
+    with pytest.raises(ConfigKeyError, match="has no 'update_metric'"):
+        run.update_metric()
+
+
 def test_missing_config_file_is_named(tmp_path):
     from hat.utils.config import ConfigError
 
