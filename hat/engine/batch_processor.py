@@ -13,8 +13,11 @@
    ``on_optimizer_step_begin`` (gradients already unscaled, so clipping is right),
    ``optimizer.step()``, ``zero_grad``.
 
-No ``.item()`` or device sync happens here; the summed loss of the last batch is kept in
-``last_loss`` (a tensor) for loggers.
+Every training loss goes through a :class:`~hat.engine.finite_checks.NonFiniteLossGuard`
+(``nonfinite_loss_patience``): a non-finite loss stops the run with a one-line error, or, with
+a patience, its backward and update are skipped. No device sync happens here on CUDA (the
+guard reads the previous step's flag without blocking the GPU; see that module); the summed
+loss of the last batch is kept in ``last_loss`` (a tensor) for loggers.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hat.engine.finite_checks import NonFiniteLossGuard
 from hat.registry import OBJECT_REGISTRY
 from hat.utils.apply_func import sum_tensors, to_device
 
@@ -49,6 +53,9 @@ class BasicBatchProcessor:
         amp_dtype: ``"float16"`` or ``"bfloat16"``.
         grad_scaler: a ``torch.amp.GradScaler``; made automatically for fp16 on CUDA.
         grad_accumulation_steps: optimizer step every that many steps (loss divided by it).
+        nonfinite_loss_patience: consecutive steps with a NaN/inf loss that are skipped (no
+            backward, no update) before the run stops; 0 (default): stop at the first one;
+            None: no check. See :mod:`hat.engine.finite_checks`.
     """
 
     def __init__(
@@ -60,6 +67,7 @@ class BasicBatchProcessor:
         amp_dtype: str | None = None,
         grad_scaler: torch.amp.GradScaler | None = None,
         grad_accumulation_steps: int = 1,
+        nonfinite_loss_patience: int | None = 0,
     ) -> None:
         if grad_accumulation_steps < 1:
             raise ValueError(f"grad_accumulation_steps must be >= 1, got {grad_accumulation_steps}")
@@ -72,7 +80,10 @@ class BasicBatchProcessor:
         self.amp_dtype = amp_dtype
         self.grad_scaler = grad_scaler
         self.grad_accumulation_steps = grad_accumulation_steps
+        self.nonfinite_loss_patience = nonfinite_loss_patience
+        self.loss_guard = NonFiniteLossGuard(nonfinite_loss_patience)
         self.last_loss: torch.Tensor | None = None
+        self._backwards_since_zero = 0
         self._scaler_checked = False
         self._pending_scaler_state: dict[str, Any] | None = None
 
@@ -97,6 +108,9 @@ class BasicBatchProcessor:
         update_now = (step_id + 1) % acc == 0
         if train and step_id % acc == 0:
             optimizer.zero_grad(set_to_none=True)
+            self._backwards_since_zero = 0
+        if train:
+            self.loss_guard.begin_step(step_id)
         outputs = []
         for sub_batch in self.split(batch):
             sync = contextlib.nullcontext()
@@ -111,7 +125,9 @@ class BasicBatchProcessor:
                         forward_begin_callback, forward_end_callback,
                     )
                 )  # fmt: skip
-        if train and update_now:
+        if train:
+            self.loss_guard.end_step()
+        if train and update_now and self._backwards_since_zero:  # else: every loss was skipped
             self._optimizer_step(optimizer, optimizer_step_begin_callback)
         return outputs[0] if len(outputs) == 1 else outputs
 
@@ -145,7 +161,13 @@ class BasicBatchProcessor:
             forward_end(batch=batch, model_outs=model_outs)
         loss = None
         if train:
-            loss = sum_tensors(self.loss_collector(model_outs))
+            losses = self.loss_collector(model_outs)
+            loss = sum_tensors(losses)
+            if not self.loss_guard.admit(loss, losses):  # non-finite, within the patience
+                self.last_loss = loss.detach()
+                if batch_end is not None:
+                    batch_end(batch=batch, model_outs=model_outs, loss=loss)
+                return model_outs
             if backward_begin is not None:
                 backward_begin(batch=batch, model_outs=model_outs, loss=loss)
             acc = self.grad_accumulation_steps
@@ -153,6 +175,7 @@ class BasicBatchProcessor:
             if self.grad_scaler is not None:
                 scaled = self.grad_scaler.scale(scaled)
             scaled.backward()
+            self._backwards_since_zero += 1
             if backward_end is not None:
                 backward_end(batch=batch, model_outs=model_outs, loss=loss)
             self.last_loss = loss.detach()
@@ -192,6 +215,11 @@ class BasicBatchProcessor:
         if self.amp_dtype is not None:
             return _AMP_DTYPES[self.amp_dtype]
         return torch.float16 if device_type == "cuda" else torch.bfloat16
+
+    def check_finite_loss(self) -> None:
+        """Raise :class:`~hat.engine.finite_checks.NonFiniteLossError` if a step whose loss
+        was not read yet (CUDA) had a non-finite loss (loops call it before saving/ending)."""
+        self.loss_guard.check_pending()
 
     # Checkpointing ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

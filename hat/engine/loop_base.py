@@ -119,6 +119,7 @@ class LoopBase:
         self.resume_checkpoint = resume_checkpoint
         self.resume_optimizer = resume_optimizer
         self.resume_epoch_or_step = resume_epoch_or_step
+        self.resumed_from: str | None = None  # the checkpoint this run resumed from
         self.epoch_id = 0
         self.step_id = 0
         self.global_step_id = 0
@@ -141,8 +142,16 @@ class LoopBase:
             self.fire("on_loop_begin")
             while not self._budget_spent():
                 self._run_epoch()
+            self.check_finite_loss()
             self._end_loop()
             self.fire("on_loop_end")
+
+    def check_finite_loss(self) -> None:
+        """Raise if a step's loss was non-finite and not checked yet (see
+        :mod:`hat.engine.finite_checks`; on CUDA the check of a step lags behind it)."""
+        check = getattr(self.batch_processor, "check_finite_loss", None)
+        if check is not None:
+            check()
 
     def _begin_loop(self) -> None:
         """Hook for subclasses: runs right before ``on_loop_begin`` fires."""
@@ -266,6 +275,7 @@ class LoopBase:
         if path is None:
             return
         state = load_checkpoint(path)
+        self.resumed_from = path
         self._resume = restore_training_state(
             self,
             state,
@@ -287,12 +297,12 @@ class LoopBase:
 
     def _skip_consumed(self, resume: ResumeState | None) -> Iterable:
         """The loader, positioned after the samples a resumed epoch already consumed."""
-        if resume is None or resume.epoch_finished or resume.steps_in_epoch == 0:
+        if resume is None or resume.epoch_finished or resume.consumed_samples == 0:
             return self.data_loader
         sampler = resumable_sampler_of(self.data_loader)
         batch_size = getattr(self.data_loader, "batch_size", None)
         if sampler is not None and batch_size:
-            sampler.skip_samples(resume.steps_in_epoch * batch_size * resume.world_size)
+            sampler.skip_samples(resume.consumed_samples)
             return self.data_loader
         logger.warning(
             "the data loader has no resumable sampler (or no fixed batch_size): replaying %d "

@@ -23,6 +23,12 @@ Resume (:func:`restore_training_state`): weights always; with ``optimizer`` the 
 grad-scaler state; with ``progress`` the counters, callback states, the sampler position and the
 RNG state of this rank. The loop then skips ``consumed_samples`` at the sampler (index) level;
 a checkpoint written at an epoch's end resumes at the next epoch.
+
+What a resume keeps when the config changed, each said in a warning: the optimizer's
+hyper-parameters (``lr`` - the base LR, ``initial_lr``, which the LR updaters schedule from -,
+``momentum``, ``weight_decay``, ...) come from the checkpoint; with another batch size the
+sample position of the epoch is kept (``consumed_samples``) and the step counters continue
+from the checkpoint's, so an epoch has a different number of steps from there on.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from typing import Any
 import torch
 
 import hat
-from hat.utils.checkpoint import CheckpointError
+from hat.utils.checkpoint import CheckpointError, load_state_into
 from hat.utils.distributed import all_gather_object, get_rank, get_world_size, unwrap_model
 from hat.utils.rng_state import get_rng_state
 from hat.utils.run_context import current_stage, get_run_context
@@ -58,6 +64,7 @@ class ResumeState:
     """Where a resumed run continues; consumed by the loop at its first epoch."""
 
     steps_in_epoch: int
+    consumed_samples: int
     epoch_finished: bool
     world_size: int
     rng: dict[str, Any] | None
@@ -132,7 +139,7 @@ def restore_training_state(
         if loop.optimizer is None or state.get("optimizer") is None:
             logger.warning("%s: no optimizer state to resume (or no optimizer)", path)
         else:
-            loop.optimizer.load_state_dict(state["optimizer"])
+            _load_optimizer(loop.optimizer, state["optimizer"], path)
         if hasattr(loop.batch_processor, "load_state_dict"):
             loop.batch_processor.load_state_dict(state.get("batch_processor") or {})
     if not progress:
@@ -146,10 +153,29 @@ def restore_training_state(
         if key in callback_states and hasattr(cb, "load_state_dict"):
             cb.load_state_dict(callback_states[key])
     finished = bool(prog["epoch_finished"])
+    saved_world = int(prog.get("world_size") or 1)
+    consumed = 0 if finished else _consumed_samples(state, saved_world)
     loop.epoch_id = prog["epoch_id"] + (1 if finished else 0)
     loop.step_id = 0 if finished else prog["steps_in_epoch"]
     loop.global_step_id = prog["global_steps"]
-    saved_world = int(prog.get("world_size") or 1)
+    batch_size = getattr(loop.data_loader, "batch_size", None)
+    saved_batch = prog.get("batch_size")
+    if saved_batch and batch_size and saved_batch != batch_size:
+        if not finished:
+            loop.step_id = consumed // (batch_size * get_world_size())
+        logger.warning(
+            "%s was written with batch_size %d per process, this run has %d: kept the sample "
+            "position (%d samples of epoch %d consumed; the epoch continues with step %d) and "
+            "the global step counter (%d); steps per epoch and step-based schedules follow "
+            "the new batch size from here",
+            path,
+            saved_batch,
+            batch_size,
+            consumed,
+            loop.epoch_id,
+            loop.step_id,
+            loop.global_step_id,
+        )
     rng = _rng_of_this_rank(state.get("rng"), saved_world, path)
     logger.info(
         "resumed from %s: epoch %d, step %d in epoch, global step %d",
@@ -160,6 +186,7 @@ def restore_training_state(
     )
     return ResumeState(
         steps_in_epoch=loop.step_id,
+        consumed_samples=consumed,
         epoch_finished=finished,
         world_size=saved_world,
         rng=rng,
@@ -169,15 +196,55 @@ def restore_training_state(
 def _load_weights(model: torch.nn.Module, state: dict[str, Any], path: str) -> None:
     if "state_dict" not in state:
         raise CheckpointError(f"{path}: no 'state_dict' entry (keys: {sorted(state)})")
+    load_state_into(model, state["state_dict"], path, strip_prefix=None)
+
+
+def _consumed_samples(state: dict[str, Any], saved_world: int) -> int:
+    """Global samples of the saved epoch already consumed (older files: from the counters)."""
+    sampler = state.get("sampler") or {}
+    if "consumed_samples" in sampler:
+        return int(sampler["consumed_samples"])
+    prog = state["progress"]
+    return int(prog["steps_in_epoch"]) * int(prog.get("batch_size") or 0) * saved_world
+
+
+def _load_optimizer(optimizer: torch.optim.Optimizer, saved: dict[str, Any], path: str) -> None:
+    """``optimizer.load_state_dict(saved)``, warning about hyper-parameters the config changed
+    (the checkpoint's values are kept: they are part of the resumed state)."""
+    configured = [dict(g) for g in optimizer.param_groups]
     try:
-        result = model.load_state_dict(state["state_dict"], strict=False)
-    except RuntimeError as exc:  # shape mismatches
-        raise CheckpointError(f"{path} does not fit the model: {exc}") from exc
-    if result.missing_keys or result.unexpected_keys:
+        optimizer.load_state_dict(saved)
+    except (ValueError, KeyError, RuntimeError) as exc:
         raise CheckpointError(
-            f"{path} does not fit the model: missing keys {result.missing_keys[:10]}, "
-            f"unexpected keys {result.unexpected_keys[:10]}"
+            f"{path}: the optimizer state does not fit the configured optimizer "
+            f"({type(optimizer).__name__}): {exc}"
+        ) from None
+    changes = _changed_hyper_parameters(configured, saved.get("param_groups") or [])
+    if changes:
+        logger.warning(
+            "%s: resumed with the checkpoint's optimizer settings, which differ from the "
+            "config: %s (kept: the checkpoint's values; to train with the new ones, start a "
+            "new run from these weights, e.g. load them with a LoadCheckpoint converter)",
+            path,
+            "; ".join(changes),
         )
+
+
+def _changed_hyper_parameters(configured: list[dict], saved: list[dict]) -> list[str]:
+    changes = []
+    for i, (now, then) in enumerate(zip(configured, saved)):
+        for key, value in now.items():
+            if key in ("params", "initial_lr") or not isinstance(value, (int, float, tuple)):
+                continue
+            if key == "lr":  # the base LR; the saved "lr" is the scheduled one at that step
+                old = then.get("initial_lr", then.get("lr"))
+            else:
+                old = then.get(key)
+            if isinstance(old, list):
+                old = tuple(old)
+            if isinstance(old, (int, float, tuple)) and old != value:
+                changes.append(f"group {i} {key}={old!r} (config: {value!r})")
+    return changes
 
 
 def _rng_of_this_rank(rng: Any, saved_world: int, path: str) -> dict[str, Any] | None:

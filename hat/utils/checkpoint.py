@@ -1,8 +1,16 @@
-"""Checkpoint files: atomic ``torch.save``, ``weights_only`` loading and model-weight loading.
+"""Checkpoint files: atomic ``torch.save``, verified ``weights_only`` loading, weight loading.
 
 A checkpoint is a dict of tensors, containers and primitives only (see
 :mod:`hat.engine.train_state` for the schema), so it always loads with
 ``torch.load(path, weights_only=True)``: no pickled code runs when a file is opened.
+
+Integrity: ``torch.save`` writes a zip archive in which every record (the pickle, each tensor
+storage) carries a CRC-32 of its bytes, but ``torch.load`` does not check them. Every load here
+(:func:`load_checkpoint`, hence :func:`load_model_weights`) first verifies all CRCs
+(:func:`verify_checkpoint_file`), so a bit flip on disk or in a copy is an error naming the file
+and the record instead of silently wrong weights. A file in torch's legacy (non-zip) format has
+no checksum: it loads with a warning. Write failures (read-only folder, disk full) raise
+:class:`CheckpointWriteError` naming the final path and the cause; the previous file is kept.
 
 :func:`load_model_weights` is *the* way a model gets weights from a file (tools, the
 ``LoadCheckpoint`` converter, analysis code): explicit strictness (``allow_missing``,
@@ -12,8 +20,11 @@ and errors that name the file and summarise the keys that do not match.
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import re
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +32,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from hat.utils.file_io import atomic_write
+from hat.utils.file_io import FileWriteError, atomic_write
 
 __all__ = [
     "save_checkpoint",
+    "serialize_checkpoint",
+    "write_checkpoint_bytes",
     "load_checkpoint",
+    "verify_checkpoint_file",
     "checkpoint_path",
     "model_state_from",
     "load_model_weights",
@@ -35,11 +49,16 @@ __all__ = [
     "CheckpointError",
     "CheckpointNotFoundError",
     "CheckpointReadError",
+    "CheckpointCorruptError",
+    "CheckpointWriteError",
     "CheckpointMismatchError",
     "CheckpointShapeError",
 ]
 
 DDP_PREFIX = "module."
+_ZIP_MAGIC = b"PK\x03\x04"
+
+logger = logging.getLogger(__name__)
 
 
 class CheckpointError(Exception):
@@ -55,6 +74,18 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
 
 class CheckpointReadError(CheckpointError, RuntimeError):
     """The file exists but is not a readable checkpoint (corrupt, truncated, holds code)."""
+
+
+class CheckpointCorruptError(CheckpointReadError):
+    """The file's bytes do not match the checksums written with it (bit flip, bad copy)."""
+
+
+class CheckpointWriteError(CheckpointError, OSError):
+    """A checkpoint could not be written (read-only folder, disk full); the previous file is
+    unchanged. The message names the final path and the cause."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class CheckpointMismatchError(CheckpointError, KeyError):
@@ -73,16 +104,75 @@ def checkpoint_path(save_dir: str, name_prefix: str, kind: str) -> str:
     return os.path.join(save_dir, f"{name_prefix}checkpoint-{kind}.pth.tar")
 
 
+def serialize_checkpoint(state: dict[str, Any]) -> bytes:
+    """The bytes of ``torch.save(state)`` (a zip archive with a CRC-32 per record)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def write_checkpoint_bytes(payload: bytes, path: str) -> None:
+    """Write serialized checkpoint bytes to ``path`` atomically (old file kept on failure)."""
+    try:
+        atomic_write(path, lambda f: f.write(payload))
+    except FileWriteError as exc:
+        kept = "; the previous file is unchanged" if os.path.exists(path) else ""
+        reason = exc.cause.strerror or str(exc.cause)
+        raise CheckpointWriteError(f"cannot write checkpoint {path}: {reason}{kept}") from None
+
+
 def save_checkpoint(state: dict[str, Any], path: str) -> None:
     """Write ``state`` to ``path`` atomically (the old file survives any failure)."""
-    atomic_write(path, lambda f: torch.save(state, f))
+    write_checkpoint_bytes(serialize_checkpoint(state), path)
+
+
+def verify_checkpoint_file(path: str) -> bool:
+    """Check every record of the checkpoint zip against its CRC-32.
+
+    Returns True when verified, False for a file without checksums (torch's legacy format, or
+    CRCs switched off at save time), which is logged as a warning. Raises
+    :class:`CheckpointCorruptError` naming the file and the first bad record.
+    """
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise CheckpointReadError(f"cannot read checkpoint {path}: {exc.strerror}") from None
+    if magic != _ZIP_MAGIC:
+        logger.warning("%s has no checksum (not a zip checkpoint): loading it unverified", path)
+        return False
+    unchecked = []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if info.CRC == 0 and info.file_size > 0:  # written with CRC-32 turned off
+                    unchecked.append(info.filename)
+                    continue
+                with archive.open(info) as record:  # raises BadZipFile on a CRC mismatch
+                    while record.read(1 << 22):
+                        pass
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
+        reason = _first_line(str(exc))
+        if "CRC" in reason:
+            reason += " (the file changed after it was written: disk or copy error)"
+        raise CheckpointCorruptError(f"checkpoint {path} is corrupt: {reason}") from None
+    if unchecked:
+        logger.warning(
+            "%s: %d records have no checksum (saved with CRC-32 turned off): loaded unverified",
+            path,
+            len(unchecked),
+        )
+        return False
+    return True
 
 
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``)."""
+    """Load a checkpoint written by :func:`save_checkpoint`: checksums verified
+    (:func:`verify_checkpoint_file`), then ``torch.load(weights_only=True)``."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise CheckpointNotFoundError(f"checkpoint not found: {path}")
+    verify_checkpoint_file(path)
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - re-raised with the file name
