@@ -4,7 +4,8 @@ A recipe states its task (model, data loaders, batch processors, metric update f
 optimizer, schedule) and gets the standard stage dicts from these builders; each returns a dict
 of config names that the recipe merges into its own module (``globals().update(...)``), so the
 names stay top-level entries that derived configs (the demos) edit by name, e.g.
-``ckpt_callback["save_dir"] = ckpt_dir`` or ``lr_updater["warmup_len"] = 1``.
+``lr_updater["warmup_len"] = 1`` (a derived config that moves ``ckpt_dir`` calls
+``relocate_outputs(ckpt_dir)``, see :mod:`quant_stages`).
 
 Loaded by path from a recipe (``from ...common import float_stage``, the number of dots being
 the recipe's depth below ``configs/``).
@@ -16,6 +17,11 @@ from collections.abc import Callable
 def loss_show_metrics() -> list[dict]:
     """``[LossShow]``: the training metric of recipes that only show their losses."""
     return [dict(type="LossShow")]
+
+
+def tensorboard_dir(ckpt_dir: str) -> str:
+    """Where the TensorBoard callback writes: ``{ckpt_dir}/tensorboard``."""
+    return ckpt_dir + "/tensorboard"
 
 
 def training_callbacks(
@@ -80,7 +86,7 @@ def training_callbacks(
     )
     if tensorboard:
         callbacks["tensorboard_callback"] = dict(
-            type="TensorBoard", save_dir=ckpt_dir + "/tensorboard", update_freq=100
+            type="TensorBoard", save_dir=tensorboard_dir(ckpt_dir), update_freq=100
         )
     return callbacks
 

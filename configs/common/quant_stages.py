@@ -13,15 +13,24 @@ Every stage rebuilds the float model and converts it with a ``model_convert_pipe
   outputs it lacks ignored), on the validation data and on ``align_bpu_data_loader`` (batch 1).
 
 The checkpoint loaders are module-level names (``float_ckpt_loader``, ...,
-``quant_ckpt_loaders``); a derived config with its own ``ckpt_dir`` re-points all of them with
-``point_ckpt_loaders(ckpt_dir)``. File names come from :func:`hat.utils.checkpoint.checkpoint_path`.
+``quant_ckpt_loaders``). A derived config with its own ``ckpt_dir`` moves every output and input
+of the stages there with one call, ``relocate_outputs(ckpt_dir)``: the Checkpoint callback's and
+the TensorBoard callback's folders, the calibration checkpoints and every checkpoint loader
+(``point_ckpt_loaders(ckpt_dir)`` re-points the loaders alone). File names come from
+:func:`hat.utils.checkpoint.checkpoint_path`.
 """
 
 from collections.abc import Callable
 
 from hat.utils.checkpoint import checkpoint_path
 
-from .float_stage import loss_show_metrics, stage_predictor, stage_trainer, trainer_callbacks
+from .float_stage import (
+    loss_show_metrics,
+    stage_predictor,
+    stage_trainer,
+    tensorboard_dir,
+    trainer_callbacks,
+)
 
 # Accelerator described for compile_perf_hbir's analytical estimate (an estimate, not a
 # measurement): peak int8 TOPS, DRAM bandwidth, and the fraction of peak a conv net reaches.
@@ -83,9 +92,9 @@ def quantization_stages(
 
     Returns the checkpoint loaders (``float_ckpt_loader``, ``calibration_ckpt_loader``,
     ``qat_ckpt_loader``, with ``deploy_model`` also ``deploy_ckpt_loader``;
-    ``quant_ckpt_loaders`` holds them by stage), ``point_ckpt_loaders``, ``stage_best_ckpt``,
-    ``calibration_trainer``, ``qat_trainer``, the four predictors, ``align_bpu_data_loader``
-    (default: the validation loader at batch 1) and ``compile_cfg``.
+    ``quant_ckpt_loaders`` holds them by stage), ``point_ckpt_loaders``, ``relocate_outputs``,
+    ``stage_best_ckpt``, ``calibration_trainer``, ``qat_trainer``, the four predictors,
+    ``align_bpu_data_loader`` (default: the validation loader at batch 1) and ``compile_cfg``.
 
     ``callbacks`` comes from :func:`float_stage.training_callbacks`; the QAT trainer uses them
     (without TensorBoard) around ``qat_lr_updater``. ``qat_averaging_constant`` is passed to
@@ -115,6 +124,17 @@ def quantization_stages(
         save_dir=ckpt_dir,
         name_prefix="calibration-",
     )
+
+    def relocate_outputs(directory: str) -> None:
+        """Move the stages' outputs and the checkpoints they read to ``directory`` (a derived
+        config's ``ckpt_dir``): the Checkpoint callback's folder (float and QAT), the
+        TensorBoard callback's, the Calibrator's and every checkpoint loader."""
+        callbacks["ckpt_callback"]["save_dir"] = directory
+        if "tensorboard_callback" in callbacks:
+            callbacks["tensorboard_callback"]["save_dir"] = tensorboard_dir(directory)
+        calibration_trainer["save_dir"] = directory
+        point_ckpt_loaders(directory)
+
     qat_trainer = stage_trainer(
         model=model,
         model_convert_pipeline=dict(
@@ -161,6 +181,7 @@ def quantization_stages(
         quant_ckpt_loaders=loaders,
         stage_best_ckpt=stage_best_ckpt,
         point_ckpt_loaders=point_ckpt_loaders,
+        relocate_outputs=relocate_outputs,
         calibration_trainer=calibration_trainer,
         qat_trainer=qat_trainer,
         calibration_predictor=predictor(

@@ -62,9 +62,8 @@ for _loader in (data_loader, val_data_loader):
 stat_callback["log_freq"] = 20
 loss_show_callback["step_log_freq"] = 20
 val_callback["log_interval"] = 50
-ckpt_callback["save_dir"] = ckpt_dir
+relocate_outputs(ckpt_dir)  # checkpoints, TensorBoard, calibration, checkpoint loaders
 ckpt_callback["keep_epoch_files"] = False  # last and best only (17 MB each)
-tensorboard_callback["save_dir"] = ckpt_dir + "/tensorboard"
 tensorboard_callback["update_freq"] = 20
 
 float_trainer["optimizer"] = dict(
@@ -81,8 +80,6 @@ lr_updater.update(
     warmup_by="step",
 )
 
-point_ckpt_loaders(ckpt_dir)
-calibration_trainer["save_dir"] = ckpt_dir
 calibration_batch_size = 8
 calibration_steps = 25
 calibration_data_loader["batch_size"] = calibration_batch_size

@@ -28,6 +28,7 @@ _NAMED = "a recipe entry demos edit by name instead of by list position"
 INTENDED: list[tuple[str, str, str]] = [
     ("*", "stage_best_ckpt", "configs/common: built with hat.utils.checkpoint.checkpoint_path"),
     ("*", "point_ckpt_loaders", "configs/common: every recipe has it (was UNet only)"),
+    ("*", "relocate_outputs", "configs/common: one call moves every stage output to a ckpt_dir"),
     ("*", "loss_show_callback", "one name for the loss callback in every recipe"),
     ("*", "loss_metric_show_update", "PwcNet's loss callback, now loss_show_callback"),
     ("*", "loss_show_update", "UNet's loss callback, now loss_show_callback"),

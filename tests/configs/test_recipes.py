@@ -77,3 +77,17 @@ def test_named_entries_are_the_ones_the_stages_use(config: str) -> None:
         assert transforms[-1] is cfg["scale_transform"]
     if "crop_transform" in cfg:
         assert cfg["data_loader"]["dataset"]["transforms"][0] is cfg["crop_transform"]
+
+
+@pytest.mark.parametrize("config", RECIPES)
+def test_relocate_outputs_moves_every_stage_path(config: str, tmp_path) -> None:
+    cfg = load(config, "float")
+    target = str(tmp_path / "moved")
+    cfg["relocate_outputs"](target)
+    assert _loader_paths(cfg) == _expected_paths(cfg, target)
+    assert cfg["ckpt_callback"]["save_dir"] == target
+    assert cfg["calibration_trainer"]["save_dir"] == target
+    if "tensorboard_callback" in cfg:
+        assert cfg["tensorboard_callback"]["save_dir"] == target + "/tensorboard"
+    for key in ("float_trainer", "qat_trainer"):  # the trainers hold the moved callback
+        assert any(c is cfg["ckpt_callback"] for c in cfg[key]["callbacks"]), key

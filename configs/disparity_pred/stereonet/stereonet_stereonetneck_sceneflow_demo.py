@@ -71,17 +71,15 @@ stat_callback["log_freq"] = 20
 loss_show_callback["step_log_freq"] = 20
 val_callback["log_interval"] = 20
 val_callback["val_interval"] = 2  # 100 full test pairs take ~40 s on 2 loaded cores
-ckpt_callback["save_dir"] = ckpt_dir
+relocate_outputs(ckpt_dir)  # checkpoints, calibration and the stages' checkpoint loaders
 
 float_trainer["optimizer"]["lr"] = base_lr
 float_trainer["num_epochs"] = num_epochs
 lr_updater.update(warmup_len=warmup_epochs, step_log_interval=50)
 
 # Quantization stages: same recipe, demo sizes and paths.
-point_ckpt_loaders(ckpt_dir)
 calibration_batch_size = 8
 calibration_data_loader["batch_size"] = calibration_batch_size
-calibration_trainer["save_dir"] = ckpt_dir
 qat_lr = 5e-5
 qat_num_epochs = 2
 # QAT on the float stage's 128x256 crops (the recipe's whole images at batch 4 take ~10x longer
