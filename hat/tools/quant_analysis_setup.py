@@ -22,7 +22,7 @@ from hat.quantization.debug.runner import Runner
 from hat.tools.deploy_common import build_stage_model
 from hat.utils.checkpoint import CheckpointError
 from hat.utils.cli import ToolError
-from hat.utils.run_config import RunConfig
+from hat.utils.run_config import ConfigKeyError, RunConfig
 
 __all__ = [
     "predictor_cfg",
@@ -148,12 +148,14 @@ def stage_metrics(cfg: Any, pred: Mapping[str, Any], key: str) -> tuple[list[Any
         if isinstance(cb, Mapping) and cb.get("type") == "MetricUpdater":
             update = cb.get("metric_update_func")
             break
-    update = update or cfg.get("update_metric")
     if update is None:
-        raise ToolError(
-            f"{key} has metrics but no MetricUpdater callback with metric_update_func and the "
-            "config has no update_metric(metrics, batch, model_outs)"
-        )
+        try:
+            update = RunConfig.of(cfg).update_metric()
+        except ConfigKeyError as exc:
+            raise ToolError(
+                f"{key} has metrics but no MetricUpdater callback with metric_update_func, "
+                f"and {exc}"
+            ) from None
     return metrics, update
 
 
