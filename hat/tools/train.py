@@ -1,5 +1,5 @@
 """Train: ``tools/train.py --stage float --config CFG [--opts k v ...] [--device-ids 0,1]
-[--resume [PATH]] [--launcher torchrun]``.
+[--resume [PATH] | --overwrite] [--launcher torchrun]``.
 
 Builds ``cfg["{stage}_trainer"]`` and calls ``fit()``. ``HAT_TRAINING_STEP`` is set to the stage
 before the config executes. ``--device-ids a,b`` spawns one process per id (gloo on CPU, nccl on
@@ -12,6 +12,12 @@ Top-level config keys read by the tool: ``seed`` (each process uses ``seed + ran
 shared by all ranks when missing), ``deterministic`` (``torch.use_deterministic_algorithms``) and
 ``ckpt_dir`` (where ``{stage}-config.py``, the resolved config, and ``{stage}-config-source.py``
 are written, and where ``--resume`` looks first).
+
+One training at a time per ``ckpt_dir``: the launching process (rank 0 under torchrun) locks the
+stage's checkpoint folders for the whole run (:mod:`hat.utils.stage_outputs`); a second training
+into them is refused at once, naming the holder. A folder that already has checkpoints of the
+stage is refused unless ``--resume`` (continue) or ``--overwrite`` (remove them, start over).
+SIGTERM is handled like Ctrl-C: one line, exit code 143.
 """
 
 from __future__ import annotations
@@ -20,10 +26,14 @@ import argparse
 import logging
 import os
 import time
+from contextlib import AbstractContextManager, nullcontext
 
 from hat.utils.cli import ToolError, add_config_args, run_cli
+from hat.utils.distributed import torchrun_env_present
 from hat.utils.run_config import RunConfig
 from hat.utils.run_setup import add_launch_args, launch, load_quietly, stage_run
+from hat.utils.stage_outputs import claim_stage_outputs
+from hat.utils.termination import handle_sigterm, run_rank_quietly
 
 __all__ = ["main", "build_parser", "train"]
 
@@ -44,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="resume from PATH (default: the stage's last checkpoint)",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start over: remove the stage's existing checkpoints in ckpt_dir first",
+    )
     return parser
 
 
@@ -54,18 +69,35 @@ def main(argv: list[str] | None = None) -> None:
 
 def train(args: argparse.Namespace) -> int:
     timestamp = time.strftime("%Y%m%d-%H%M%S")
+    handle_sigterm()
+    if args.resume is not None and args.overwrite:
+        raise ToolError("--resume continues the stage's checkpoints, --overwrite removes them: "
+                        "give one of them")  # fmt: skip
 
     def validate() -> None:  # config, stage and --opts, before any process starts
         _require_ddp_trainer(load_quietly(args.config, args.stage, args.opts), args.stage)
 
-    if not launch(args, _worker, (args, timestamp), before_spawn=validate):
-        run_training(args, timestamp)
+    with _claim_outputs(args):
+        if not launch(args, _worker, (args, timestamp), before_spawn=validate):
+            run_training(args, timestamp)
     return 0
 
 
+def _claim_outputs(args: argparse.Namespace) -> AbstractContextManager:
+    """Lock the stage's checkpoint folders for the run and check them (see module docstring);
+    under torchrun only global rank 0 does (the others start without looking)."""
+    if torchrun_env_present() and int(os.environ["RANK"]) != 0:
+        return nullcontext()
+    config = load_quietly(args.config, args.stage, args.opts)
+    return claim_stage_outputs(
+        config, args.stage, resume=args.resume is not None, overwrite=args.overwrite
+    )
+
+
 def _worker(args: argparse.Namespace, timestamp: str) -> None:
-    """Entry of a spawned process: user errors become one line and exit code 1."""
-    run_cli(lambda: run_training(args, timestamp), PROG)
+    """Entry of a spawned process: user errors become one line and exit code 1; a stop by the
+    launcher (or Ctrl-C) exits silently, the launcher reports."""
+    run_cli(lambda: run_rank_quietly(lambda: run_training(args, timestamp)), PROG)
 
 
 def run_training(args: argparse.Namespace, timestamp: str) -> int:

@@ -43,15 +43,16 @@ def add_config_args(
 
 
 def run_cli(main: Callable[[], int | None], prog: str) -> None:
-    """Run ``main``; user errors print ``prog: error: message`` and exit 1 (Ctrl-C: 130)."""
+    """Run ``main``; user errors print ``prog: error: message`` and exit 1 (Ctrl-C: 130,
+    SIGTERM where the tool handles it: 143)."""
     try:
         code = main() or 0
     except USER_ERRORS as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         code = 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        code = 130
+    except KeyboardInterrupt as exc:  # Ctrl-C; or SIGTERM as hat.utils.termination.Terminated
+        print(f"{prog}: {exc or 'interrupted'}", file=sys.stderr)
+        code = getattr(exc, "exit_code", 130)
     sys.exit(code)
 
 
