@@ -217,3 +217,37 @@ def test_cityscapes_items_own_their_arrays(tmp_path):
             np.testing.assert_array_equal(item["gt_seg"], label)
             assert item["img_name"] == "a_000000_000001"
             _assert_own_writable([item["img"], item["gt_seg"]])
+
+
+@pytest.mark.parametrize("transforms", [None, [ToTensor()]])
+def test_hat_written_values_read_from_the_map(tmp_path, transforms):
+    """Values in Horizon HAT's layouts arrive as memoryviews too: SceneFlow's dict (PNGs encoded
+    from RGB arrays, float32 disparity, a bytes name) and Cityscapes' single blob."""
+    (left, right), flow = _arrays(5)
+    disp = np.abs(flow[..., 0])
+    hat_sf = {
+        "img_left": cv2.imencode(".png", left)[1].tobytes(),
+        "img_right": cv2.imencode(".png", right)[1].tobytes(),
+        "gt_disp": disp.astype("<f4").tobytes(),
+        "img_name": b"left/0005.png",
+    }
+    path = _put(tmp_path / "hat_sf", [(b"0", msgpack.packb(hat_sf, use_bin_type=True))])
+    item = SceneFlow(path, transforms=transforms)[0]
+    assert item["img_name"] == "left/0005.png"
+    want = ToTensor()({"img": [left, right], "gt_disp": disp}) if transforms else None
+    if transforms:
+        assert torch.equal(item["img"], want["img"]) and torch.equal(
+            item["gt_disp"], want["gt_disp"]
+        )
+    else:
+        np.testing.assert_array_equal(item["img"][1], right)
+        np.testing.assert_array_equal(item["gt_disp"], disp)
+        _assert_own_writable([*item["img"], item["gt_disp"]])
+
+    label = np.arange(H * W, dtype=np.uint8).reshape(H, W) % 34
+    blob = np.array([H, W], "<u2").tobytes() + cv2.imencode(".png", left)[1].tobytes()
+    path = _put(tmp_path / "hat_cs", [(b"0", msgpack.packb(blob + label.tobytes()))])
+    item = CityscapesFromLMDB(path)[0]
+    np.testing.assert_array_equal(item["img"], left)  # HAT encoded the RGB array as is
+    np.testing.assert_array_equal(item["gt_seg"], label)
+    _assert_own_writable([item["img"], item["gt_seg"]])
