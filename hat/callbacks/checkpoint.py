@@ -264,12 +264,11 @@ class Checkpoint(CallbackMixin):
                 return keep
             if self.best_step is None or file_step > self.best_step:
                 if file_value is not None and file_best_step == file_step:
-                    if self.best_step is not None:
-                        logger.info(
-                            "%s (step %d) is newer than the resumed state (a save was "
-                            "interrupted between best and last): keeping it, %s=%.6g to beat",
-                            self.best_path, file_step, self._metric_name(), file_value,
-                        )  # fmt: skip
+                    logger.info(
+                        "%s (step %d) is newer than the resumed state (a save was interrupted "
+                        "between best and last): keeping it, %s=%.6g to beat",
+                        self.best_path, file_step, self._metric_name(), file_value,
+                    )  # fmt: skip
                     return file_value, file_step
                 return keep
             problem = f"older (step {file_step}) than the recorded best (step {self.best_step})"

@@ -151,8 +151,8 @@ def verify_checkpoint_file(path: str) -> bool:
                 with archive.open(info) as record:  # raises BadZipFile on a CRC mismatch
                     while record.read(1 << 22):
                         pass
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
-        reason = _first_line(str(exc))
+    except Exception as exc:  # noqa: BLE001 - any damage of the archive: re-raised, named
+        reason = f"{type(exc).__name__}: {_first_line(str(exc))}"
         if "CRC" in reason:
             reason += " (the file changed after it was written: disk or copy error)"
         raise CheckpointCorruptError(f"checkpoint {path} is corrupt: {reason}") from None

@@ -114,3 +114,69 @@ class KillAtStep(CallbackMixin):
     def on_step_begin(self, global_step_id: int = 0, **kwargs: Any) -> None:
         if global_step_id == self.step:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillDuringSave(CallbackMixin):
+    """SIGKILL this process at the ``index``-th checkpoint file write of the run (counting from
+    loop begin): ``when="before_replace"`` after the temp file is complete but before its rename
+    (an orphan temp file stays), ``"after_replace"`` right after the rename (e.g. between
+    ``best`` and ``last``). -1: never. Fault injection at the ``os.replace`` boundary."""
+
+    def __init__(self, index: int = -1, when: str = "before_replace") -> None:
+        if when not in ("before_replace", "after_replace"):
+            raise ValueError(f"when must be before_replace or after_replace, got {when!r}")
+        self.index = index
+        self.when = when
+
+    def on_loop_begin(self, **kwargs: Any) -> None:
+        if self.index < 0:
+            return
+        real_replace = os.replace
+        count = [0]
+        index, when = self.index, self.when
+
+        def replace(src: Any, dst: Any, *args: Any, **kw: Any) -> None:
+            if not str(dst).endswith(".pth.tar"):
+                return real_replace(src, dst, *args, **kw)
+            n = count[0]
+            count[0] += 1
+            if n == index and when == "before_replace":
+                os.kill(os.getpid(), signal.SIGKILL)
+            real_replace(src, dst, *args, **kw)
+            if n == index and when == "after_replace":
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        os.replace = replace
+
+
+class FailWritesFromStep(CallbackMixin):
+    """From global step ``step`` on, every ``fsync`` fails with ``OSError(errno_code)`` (e.g.
+    ENOSPC: the disk is full). -1: never. Fault injection at the ``os.fsync`` boundary."""
+
+    def __init__(self, step: int = -1, errno_code: int = 28) -> None:
+        self.step = step
+        self.errno_code = errno_code
+
+    def on_step_begin(self, global_step_id: int = 0, **kwargs: Any) -> None:
+        if global_step_id != self.step:
+            return
+        code = self.errno_code
+
+        def fsync(fd: int) -> None:
+            raise OSError(code, os.strerror(code))
+
+        os.fsync = fsync
+
+
+class PoisonLoss(CallbackMixin):
+    """Multiply the loss of the listed global steps by ``value`` (NaN or inf)."""
+
+    def __init__(self, steps: Any = (), value: float = float("nan")) -> None:
+        self.steps = set(steps)
+        self.value = value
+
+    def on_forward_end(self, loop: Any = None, model_outs: Any = None, **kwargs: Any) -> None:
+        if loop is not None and loop.global_step_id in self.steps and loop.is_training:
+            losses = model_outs["losses"]
+            for key in losses:
+                losses[key] = losses[key] * self.value

@@ -5,9 +5,12 @@ import os
 import torch
 
 from .toy_components import (
+    FailWritesFromStep,
     KillAtStep,
+    KillDuringSave,
     LossRecorder,
     MSEMetric,
+    PoisonLoss,
     ToyDataset,
     ToyModel,
     loss_collector,
@@ -20,6 +23,11 @@ deterministic = True
 ckpt_dir = "/tmp/hat_toy_ckpt"
 record_path = ""
 kill_at_step = -1
+kill_at_write = -1  # the n-th checkpoint file write of the run (KillDuringSave)
+kill_when = "before_replace"
+fail_writes_from_step = -1
+poison_steps = []
+nonfinite_loss_patience = 0
 num_workers = 0
 batch_size_per_gpu = 4
 dataset_size = 48
@@ -47,7 +55,10 @@ val_data_loader = dict(
 )
 
 batch_processor = dict(
-    type="MultiBatchProcessor", need_grad_update=True, loss_collector=loss_collector
+    type="MultiBatchProcessor",
+    need_grad_update=True,
+    loss_collector=loss_collector,
+    nonfinite_loss_patience=nonfinite_loss_patience,
 )
 val_batch_processor = dict(type="MultiBatchProcessor", need_grad_update=False)
 
@@ -96,6 +107,9 @@ float_trainer = dict(
         ),
         dict(type=LossRecorder, path=record_path),
         dict(type=KillAtStep, step=kill_at_step),
+        dict(type=PoisonLoss, steps=poison_steps),
+        dict(type=FailWritesFromStep, step=fail_writes_from_step),
+        dict(type=KillDuringSave, index=kill_at_write, when=kill_when),
     ],
     train_metrics=[dict(type="LossShow")],
     val_metrics=[dict(type=MSEMetric)],
