@@ -251,3 +251,21 @@ def test_hat_written_values_read_from_the_map(tmp_path, transforms):
     np.testing.assert_array_equal(item["img"], left)  # HAT encoded the RGB array as is
     np.testing.assert_array_equal(item["gt_seg"], label)
     _assert_own_writable([item["img"], item["gt_seg"]])
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_to_tensor_first_in_dataloader_workers(tmp_path, context):
+    from torch.utils.data import DataLoader
+
+    from hat.data.collates import collate_2d
+
+    ds = FlyingChairs(_chairs(tmp_path, "raw"), transforms=[ToTensor()])
+    want = [ds[i] for i in range(N)]  # the parent has the LMDB open when the workers start
+    loader = DataLoader(
+        ds, batch_size=2, num_workers=2, collate_fn=collate_2d, multiprocessing_context=context
+    )
+    got = list(loader)
+    assert torch.equal(torch.cat([b["img"] for b in got]), torch.stack([w["img"] for w in want]))
+    assert torch.equal(
+        torch.cat([b["gt_flow"] for b in got]), torch.stack([w["gt_flow"] for w in want])
+    )
