@@ -38,6 +38,7 @@ from hat.utils.termination import handle_sigterm, run_rank_quietly
 __all__ = ["main", "build_parser", "train"]
 
 PROG = "hat-train"
+SIGTERM_FORCE_S = 5.0  # a training not gone this long after SIGTERM exits without clean-up
 logger = logging.getLogger("hat.tools.train")
 
 
@@ -103,6 +104,8 @@ def _worker(args: argparse.Namespace, timestamp: str) -> None:
 def run_training(args: argparse.Namespace, timestamp: str) -> int:
     """Set up the run (see :mod:`hat.utils.run_setup`), dump the config, build and fit."""
     from hat.registry import build_from_registry
+
+    handle_sigterm(force_after_s=SIGTERM_FORCE_S, prog=PROG)  # a rank stuck in a collective
 
     def check(config: RunConfig) -> None:
         config.trainer(args.stage)

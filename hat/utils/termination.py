@@ -7,20 +7,31 @@ main thread; ``except Exception`` blocks do not swallow it and the command-line 
 raises: a second one while the run unwinds is ignored, so clean-up is not cut short (SIGKILL
 still ends the process at once).
 
+A Python signal handler runs only when the main thread returns to the interpreter; a rank
+blocked in a collective or a rendezvous whose peer is gone would not see SIGTERM until a timeout.
+With ``force_after_s``, the signal also wakes a watch thread (``signal.set_wakeup_fd``) that ends
+the process with the same exit code when it has not ended by itself that many seconds later.
+Forked children (data-loader workers) get the default SIGTERM action back.
+
 Spawned ranks run their work through :func:`run_rank_quietly`: the launcher that stopped them
 reports, the ranks exit silently with the signal's code.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
+import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 __all__ = ["Terminated", "handle_sigterm", "termination_requested", "run_rank_quietly"]
 
 _requested: list[int] = []  # signals received since handle_sigterm()
+_wakeup: list[socket.socket] = []  # the watch thread's socket pair, once started
 
 
 class Terminated(KeyboardInterrupt):
@@ -32,11 +43,15 @@ class Terminated(KeyboardInterrupt):
         self.exit_code = 128 + signum
 
 
-def handle_sigterm() -> None:
-    """Install the SIGTERM handler (main thread only; elsewhere a no-op)."""
+def handle_sigterm(force_after_s: float | None = None, prog: str = "") -> None:
+    """Make SIGTERM raise :class:`Terminated` (main thread only; elsewhere a no-op); with
+    ``force_after_s``, also end the process that many seconds after SIGTERM if it is still
+    there (saying so on stderr as ``prog``)."""
     if threading.current_thread() is not threading.main_thread():
         return
     signal.signal(signal.SIGTERM, _on_signal)
+    if force_after_s is not None and not _wakeup:
+        _start_watch(force_after_s, prog)
 
 
 def termination_requested() -> bool:
@@ -55,6 +70,44 @@ def run_rank_quietly(work: Callable[[], Any]) -> int:
         if _requested:
             return 128 + _requested[0]
         raise
+
+
+def _start_watch(force_after_s: float, prog: str) -> None:
+    read, write = socket.socketpair()
+    write.setblocking(False)
+    signal.set_wakeup_fd(write.fileno(), warn_on_full_buffer=False)
+    _wakeup[:] = [read, write]
+    os.register_at_fork(after_in_child=_reset_in_child)
+    threading.Thread(
+        target=_watch, args=(read, force_after_s, prog), name="sigterm-watch", daemon=True
+    ).start()
+
+
+def _watch(read: socket.socket, force_after_s: float, prog: str) -> None:
+    while True:
+        received = read.recv(64)
+        if not received:  # closed
+            return
+        if signal.SIGTERM in received:
+            break
+    time.sleep(force_after_s)
+    sys.stderr.write(
+        f"{prog or 'hat'}: terminated by SIGTERM (no clean exit within {force_after_s:g} s)\n"
+    )
+    sys.stderr.flush()
+    os._exit(128 + signal.SIGTERM)
+
+
+def _reset_in_child() -> None:
+    """In a forked child: the parent's watch thread is not there; SIGTERM ends it as usual."""
+    try:
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except ValueError:  # forked from another thread: leave the handlers as they are
+        pass
+    for sock in _wakeup:
+        sock.close()
+    _wakeup.clear()
 
 
 def _on_signal(signum: int, frame: Any) -> None:

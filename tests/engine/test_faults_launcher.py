@@ -173,3 +173,35 @@ def test_sigterm_of_the_launcher_is_handled_like_ctrl_c(tmp_path):
         assert state["step"] >= 2 and state["meta"]["world_size"] == 2
     finally:
         cleanup(proc, ranks)
+
+
+def test_sigterm_ends_a_process_stuck_in_a_rendezvous_after_the_grace_period(tmp_path):
+    """A rank blocked in C++ (here: waiting for a peer that never comes) cannot run the Python
+    handler; the watch thread ends it ``force_after_s`` after SIGTERM, with the same code."""
+    code = (
+        "import datetime, sys, torch.distributed as dist\n"
+        "from hat.utils.distributed import find_free_port\n"
+        "from hat.utils.termination import handle_sigterm\n"
+        "handle_sigterm(force_after_s=1.0, prog='probe')\n"
+        "print('ready', flush=True)\n"
+        "dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{find_free_port()}',\n"
+        "                        rank=0, world_size=2, timeout=datetime.timedelta(seconds=120))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=str(tmp_path), env=dict(os.environ, PYTHONPATH=REPO),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(1.0)  # inside init_process_group by now
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - start
+        assert proc.returncode == 128 + signal.SIGTERM, err
+        assert "probe: terminated by SIGTERM (no clean exit within 1 s)" in err
+        assert 0.9 < took < 10, took
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
