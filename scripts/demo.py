@@ -53,9 +53,9 @@ def run_step(step: Step, log_dir: Path) -> None:
 
 
 def _ckpt_dir(cfg: str) -> Path:
-    from hat.utils.config import load_config
+    from hat.utils.run_config import RunConfig
 
-    return REPO_ROOT / load_config(str(REPO_ROOT / cfg), [])["ckpt_dir"]
+    return REPO_ROOT / RunConfig.load(str(REPO_ROOT / cfg)).ckpt_dir
 
 
 def run_task(
