@@ -91,6 +91,36 @@ def training_callbacks(
     return callbacks
 
 
+def recipe_task(
+    *,
+    model: dict,
+    data_loader: dict,
+    batch_processor: dict,
+    val_data_loader: dict,
+    val_batch_processor: dict,
+    val_metrics: Callable[[], list],
+    train_metrics: Callable[[], list] = loss_show_metrics,
+    **callback_kwargs,
+) -> dict:
+    """What :func:`float_stage` and ``quant_stages.quantization_stages`` take from a recipe: its
+    model, loaders, batch processors and metric factories, and ``callbacks`` built by
+    :func:`training_callbacks` (``callback_kwargs`` plus the validation loader and batch
+    processor). A recipe merges ``callbacks`` into its module to keep them top-level names."""
+    callbacks = training_callbacks(
+        val_data_loader=val_data_loader, val_batch_processor=val_batch_processor, **callback_kwargs
+    )
+    return dict(
+        model=model,
+        data_loader=data_loader,
+        batch_processor=batch_processor,
+        val_data_loader=val_data_loader,
+        val_batch_processor=val_batch_processor,
+        callbacks=callbacks,
+        train_metrics=train_metrics,
+        val_metrics=val_metrics,
+    )
+
+
 def trainer_callbacks(callbacks: dict[str, dict], lr_updater: dict, tensorboard: bool) -> list:
     """``[stats, loss show, lr_updater, validation, checkpoint(, tensorboard)]``."""
     names = ["stat_callback", "loss_show_callback", None, "val_callback", "ckpt_callback"]

@@ -26,10 +26,10 @@ import torch
 from torch import nn
 
 from hat.data.cityscapes_labels import CITYSCAPES_CLASSES, CITYSCAPES_LABLE_MAPPINGS
-from hat.data.collates import collate_2d
+from hat.data.collates import collate_2d  # noqa: F401  (a name derived configs may use)
 from hat.data.transforms import InterpolationMode
 
-from ..common import float_stage, quant_stages
+from ..common import data_pipeline, float_stage, quant_stages
 
 task_name = "unet_mobilenetv1_cityscapes"
 training_step = os.environ.get("HAT_TRAINING_STEP", "float")
@@ -116,34 +116,24 @@ deploy_inputs = dict(img=torch.randn((1,) + data_shape))
 infer_cfg = dict(type="SegmentationInfer", pad_multiple=64)
 
 # Data: uint8 tensors from the workers, everything else on the device (batch transforms).
-data_loader = dict(
-    type=torch.utils.data.DataLoader,
-    dataset=dict(
-        type="CityscapesFromLMDB",
-        data_path=os.path.join(data_rootdir, "train_lmdb"),
-        transforms=[dict(type="PILToTensor")],
-        num_samples=2975,
-    ),
-    sampler=dict(type=torch.utils.data.DistributedSampler),
+data_loader = data_pipeline.data_loader(
+    "CityscapesFromLMDB",
+    data_path=os.path.join(data_rootdir, "train_lmdb"),
+    transforms=[dict(type="PILToTensor")],
+    num_samples=2975,
+    distributed=True,
     batch_size=batch_size_per_gpu,
     shuffle=True,
     num_workers=dataloader_workers,
-    pin_memory=True,
-    collate_fn=collate_2d,
 )
-val_data_loader = dict(
-    type=torch.utils.data.DataLoader,
-    dataset=dict(
-        type="CityscapesFromLMDB",
-        data_path=os.path.join(data_rootdir, "val_lmdb"),
-        transforms=[dict(type="PILToTensor")],
-        num_samples=500,
-    ),
+val_data_loader = data_pipeline.data_loader(
+    "CityscapesFromLMDB",
+    data_path=os.path.join(data_rootdir, "val_lmdb"),
+    transforms=[dict(type="PILToTensor")],
+    num_samples=500,
     batch_size=batch_size_per_gpu,
     shuffle=False,
     num_workers=dataloader_workers,
-    pin_memory=True,
-    collate_fn=collate_2d,
 )
 
 
@@ -170,18 +160,10 @@ train_affine = dict(
 )
 # Labels downscaled to every output stride.
 scale_transform = dict(type="Scale", scales=tuple(1 / np.array(train_scales)), mode="bilinear")
-batch_processor = dict(
-    type="MultiBatchProcessor",
-    need_grad_update=True,
-    batch_transforms=label_transforms + [train_affine] + image_transforms + [scale_transform],
-    loss_collector=loss_collector,
+batch_processor = data_pipeline.multi_batch_processor(
+    label_transforms + [train_affine] + image_transforms + [scale_transform], loss_collector
 )
-val_batch_processor = dict(
-    type="MultiBatchProcessor",
-    need_grad_update=False,
-    batch_transforms=label_transforms + image_transforms,
-    loss_collector=None,
-)
+val_batch_processor = data_pipeline.multi_batch_processor(label_transforms + image_transforms)
 
 
 def update_loss(metrics, batch, model_outs):
@@ -208,27 +190,22 @@ def val_metrics():
 # Stages (configs/common/): callbacks, float trainer and predictor, then calibration -> qat ->
 # int_infer (-> export_hbir / validation_hbir align_bpu); int_infer and align_bpu run the deploy
 # model with the QAT weights (the coarser outputs are dropped). Checkpoints follow the best mIoU.
-_callbacks = float_stage.training_callbacks(
-    task_name=task_name,
-    ckpt_dir=ckpt_dir,
-    training_step=training_step,
-    update_loss=update_loss,
-    update_metric=update_metric,
-    val_data_loader=val_data_loader,
-    val_batch_processor=val_batch_processor,
-    monitor_metric_key="mIoU",
-    mode="max",
-)
-globals().update(_callbacks)  # stat_callback, loss_show_callback, ..., tensorboard_callback
-_task = dict(
+_task = float_stage.recipe_task(
     model=model,
     data_loader=data_loader,
     batch_processor=batch_processor,
     val_data_loader=val_data_loader,
     val_batch_processor=val_batch_processor,
-    callbacks=_callbacks,
     val_metrics=val_metrics,
+    task_name=task_name,
+    ckpt_dir=ckpt_dir,
+    training_step=training_step,
+    update_loss=update_loss,
+    update_metric=update_metric,
+    monitor_metric_key="mIoU",
+    mode="max",
 )
+globals().update(_task["callbacks"])  # stat_callback, ..., tensorboard_callback
 
 lr_updater = dict(
     type="StepDecayLrUpdater",
@@ -253,19 +230,14 @@ globals().update(  # float_trainer, float_predictor
 # About 1000 calibration images (HAT's recipe), with the validation preprocessing.
 calibration_batch_size = 4
 calibration_steps = 250
-calibration_data_loader = dict(
-    type=torch.utils.data.DataLoader,
-    dataset=dict(
-        type="CityscapesFromLMDB",
-        data_path=os.path.join(data_rootdir, "train_lmdb"),
-        transforms=[dict(type="PILToTensor")],
-        num_samples=2975,
-    ),
+calibration_data_loader = data_pipeline.data_loader(
+    "CityscapesFromLMDB",
+    data_path=os.path.join(data_rootdir, "train_lmdb"),
+    transforms=[dict(type="PILToTensor")],
+    num_samples=2975,
     batch_size=calibration_batch_size,
     shuffle=True,
     num_workers=dataloader_workers,
-    pin_memory=True,
-    collate_fn=collate_2d,
 )
 
 qat_lr = 2e-4

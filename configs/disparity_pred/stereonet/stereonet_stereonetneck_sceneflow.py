@@ -18,9 +18,9 @@ import os
 import torch
 from torch import nn
 
-from hat.data.collates import collate_2d
+from hat.data.collates import collate_2d  # noqa: F401  (a name derived configs may use)
 
-from ...common import float_stage, quant_stages
+from ...common import data_pipeline, float_stage, quant_stages
 
 task_name = "stereonet_stereonetneck_sceneflow"
 training_step = os.environ.get("HAT_TRAINING_STEP", "float")
@@ -81,36 +81,28 @@ infer_cfg = dict(type="DisparityInfer", pad_multiple=2**refine_levels, max_disp=
 
 # Data.
 crop_transform = dict(type="RandomCrop", size=crop_size)
-data_loader = dict(
-    type=torch.utils.data.DataLoader,
-    dataset=dict(
-        type="SceneFlow",
-        data_path=os.path.join(data_rootdir, "train_lmdb"),
-        transforms=[
-            crop_transform,
-            dict(type="ToTensor", to_yuv=False, use_yuv_v2=False),
-        ],
-    ),
-    sampler=dict(type=torch.utils.data.DistributedSampler),
+
+
+def _to_tensor():
+    return [dict(type="ToTensor", to_yuv=False, use_yuv_v2=False)]
+
+
+data_loader = data_pipeline.data_loader(
+    "SceneFlow",
+    data_path=os.path.join(data_rootdir, "train_lmdb"),
+    transforms=[crop_transform, *_to_tensor()],
+    distributed=True,
     batch_size=train_batch_size_per_gpu,
-    pin_memory=True,
     shuffle=True,
     num_workers=data_num_workers,
-    collate_fn=collate_2d,
 )
-
-val_data_loader = dict(
-    type=torch.utils.data.DataLoader,
-    dataset=dict(
-        type="SceneFlow",
-        data_path=os.path.join(data_rootdir, "test_lmdb"),
-        transforms=[dict(type="ToTensor", to_yuv=False, use_yuv_v2=False)],
-    ),
+val_data_loader = data_pipeline.data_loader(
+    "SceneFlow",
+    data_path=os.path.join(data_rootdir, "test_lmdb"),
+    transforms=_to_tensor(),
     batch_size=test_batch_size_per_gpu,
     shuffle=False,
     num_workers=data_num_workers,
-    pin_memory=True,
-    collate_fn=collate_2d,
 )
 
 
@@ -119,24 +111,9 @@ def loss_collector(outputs: dict):
     return outputs["losses"]
 
 
-image_transforms = [
-    dict(type="BgrToYuv444", rgb_input=True),
-    dict(type="TorchVisionAdapter", interface="Normalize", mean=128.0, std=128.0),
-]
-
-batch_processor = dict(
-    type="MultiBatchProcessor",
-    need_grad_update=True,
-    batch_transforms=image_transforms,
-    loss_collector=loss_collector,
-)
-
-val_batch_processor = dict(
-    type="MultiBatchProcessor",
-    need_grad_update=False,
-    batch_transforms=image_transforms,
-    loss_collector=None,
-)
+image_transforms = data_pipeline.yuv444_normalize()
+batch_processor = data_pipeline.multi_batch_processor(image_transforms, loss_collector)
+val_batch_processor = data_pipeline.multi_batch_processor(image_transforms)
 
 
 def update_loss(metrics, batch, model_outs):
@@ -169,31 +146,26 @@ def train_metrics(max_disp=maxdisp):
 # int_infer (-> export_hbir / validation_hbir align_bpu). The disparity path (soft-argmin,
 # refinement upsampling and residual adds) is int16 (see StereoNetHead); every convolution stays
 # a uint8 x int8 integer kernel.
-_callbacks = float_stage.training_callbacks(
+_task = float_stage.recipe_task(
+    model=model,
+    data_loader=data_loader,
+    batch_processor=batch_processor,
+    val_data_loader=val_data_loader,
+    val_batch_processor=val_batch_processor,
+    train_metrics=train_metrics,
+    val_metrics=val_metrics,
     task_name=task_name,
     ckpt_dir=ckpt_dir,
     training_step=training_step,
     update_loss=update_loss,
     update_metric=update_metric,
-    val_data_loader=val_data_loader,
-    val_batch_processor=val_batch_processor,
     monitor_metric_key="EPE",
     mode="min",
     loss_log_prefix="train_",
     loss_step_log_freq=50,
     tensorboard=False,
 )
-globals().update(_callbacks)  # stat_callback, loss_show_callback, ..., ckpt_callback
-_task = dict(
-    model=model,
-    data_loader=data_loader,
-    batch_processor=batch_processor,
-    val_data_loader=val_data_loader,
-    val_batch_processor=val_batch_processor,
-    callbacks=_callbacks,
-    train_metrics=train_metrics,
-    val_metrics=val_metrics,
-)
+globals().update(_task["callbacks"])  # stat_callback, ..., ckpt_callback
 
 lr_updater = dict(
     type="CosLrUpdater", warmup_by="epoch", warmup_len=warmup_epochs, step_log_interval=1000
@@ -212,18 +184,13 @@ globals().update(  # float_trainer, float_predictor
 # Calibration: training images with the validation transforms (no crop), percentile observer.
 calibration_steps = 20
 calibration_batch_size = train_batch_size_per_gpu
-calibration_data_loader = dict(
-    type=torch.utils.data.DataLoader,
-    dataset=dict(
-        type="SceneFlow",
-        data_path=os.path.join(data_rootdir, "train_lmdb"),
-        transforms=[dict(type="ToTensor", to_yuv=False, use_yuv_v2=False)],
-    ),
+calibration_data_loader = data_pipeline.data_loader(
+    "SceneFlow",
+    data_path=os.path.join(data_rootdir, "train_lmdb"),
+    transforms=_to_tensor(),
     batch_size=calibration_batch_size,
     shuffle=True,
     num_workers=data_num_workers,
-    pin_memory=True,
-    collate_fn=collate_2d,
 )
 calibration_qconfig_params = dict(
     activation_calibration_observer="percentile",
@@ -243,19 +210,14 @@ qat_lr_updater = dict(type="CosLrUpdater", warmup_len=0, step_log_interval=1000)
 
 # On-board style validation: the original PNG/PFM test files at batch 1, deployment
 # preprocessing (the val batch transforms).
-align_bpu_data_loader = dict(
-    type=torch.utils.data.DataLoader,
-    dataset=dict(
-        type="SceneFlowFromImage",
-        data_path=orig_data_rootdir,
-        split="test",
-        transforms=[dict(type="ToTensor", to_yuv=False, use_yuv_v2=False)],
-    ),
+align_bpu_data_loader = data_pipeline.data_loader(
+    "SceneFlowFromImage",
+    data_path=orig_data_rootdir,
+    split="test",
+    transforms=_to_tensor(),
     batch_size=1,
     shuffle=False,
     num_workers=data_num_workers,
-    pin_memory=True,
-    collate_fn=collate_2d,
 )
 globals().update(  # checkpoint loaders, calibration/qat trainers, stage predictors, compile_cfg
     quant_stages.quantization_stages(

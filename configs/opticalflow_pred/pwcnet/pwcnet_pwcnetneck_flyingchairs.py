@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from hat.data.collates import collate_2d
+from hat.data.collates import collate_2d  # noqa: F401  (a name derived configs may use)
 from hat.data.transforms import InterpolationMode
 
-from ...common import float_stage, quant_stages
+from ...common import data_pipeline, float_stage, quant_stages
 
 task_name = "pwcnet_pwcnetneck_flyingchairs"
 training_step = os.environ.get("HAT_TRAINING_STEP", "float")
@@ -86,50 +86,39 @@ infer_cfg = dict(type="FlowInfer", pad_multiple=2**pyr_lvls)
 
 # Data.
 crop_transform = dict(type="RandomCrop", size=crop_size)
-data_loader = dict(
-    type=torch.utils.data.DataLoader,
-    dataset=dict(
-        type="FlyingChairs",
-        data_path=os.path.join(data_rootdir, "train_lmdb"),
-        transforms=[
-            crop_transform,
-            dict(type="RandomFlip", px=0.5, py=0.5),
-            dict(type="ToTensor", to_yuv=False),
-            dict(
-                type="SegRandomAffine",
-                degrees=0,
-                translate=(0.05, 0.05),
-                scale=(1.0, 1.0),
-                interpolation=InterpolationMode.BILINEAR,
-                label_fill_value=0,
-                translate_p=0.5,
-                scale_p=0.0,
-            ),
-            dict(type="FlowRandomAffineScale", scale_p=0.5, scale_r=0.05),
-        ],
-        to_rgb=True,
-    ),
-    sampler=dict(type=torch.utils.data.DistributedSampler),
+data_loader = data_pipeline.data_loader(
+    "FlyingChairs",
+    data_path=os.path.join(data_rootdir, "train_lmdb"),
+    transforms=[
+        crop_transform,
+        dict(type="RandomFlip", px=0.5, py=0.5),
+        dict(type="ToTensor", to_yuv=False),
+        dict(
+            type="SegRandomAffine",
+            degrees=0,
+            translate=(0.05, 0.05),
+            scale=(1.0, 1.0),
+            interpolation=InterpolationMode.BILINEAR,
+            label_fill_value=0,
+            translate_p=0.5,
+            scale_p=0.0,
+        ),
+        dict(type="FlowRandomAffineScale", scale_p=0.5, scale_r=0.05),
+    ],
+    to_rgb=True,
+    distributed=True,
     batch_size=batch_size_per_gpu,
-    pin_memory=True,
     shuffle=True,
     num_workers=data_num_workers,
-    collate_fn=collate_2d,
 )
-
-val_data_loader = dict(
-    type=torch.utils.data.DataLoader,
-    dataset=dict(
-        type="FlyingChairs",
-        data_path=os.path.join(data_rootdir, "val_lmdb"),
-        transforms=[dict(type="ToTensor", to_yuv=False)],
-        to_rgb=True,
-    ),
+val_data_loader = data_pipeline.data_loader(
+    "FlyingChairs",
+    data_path=os.path.join(data_rootdir, "val_lmdb"),
+    transforms=[dict(type="ToTensor", to_yuv=False)],
+    to_rgb=True,
     batch_size=batch_size_per_gpu,
     shuffle=False,
     num_workers=data_num_workers,
-    pin_memory=True,
-    collate_fn=collate_2d,
 )
 
 
@@ -138,26 +127,13 @@ def loss_collector(outputs: dict):
     return outputs["losses"]
 
 
-image_transforms = [
-    dict(type="BgrToYuv444", rgb_input=True),
-    dict(type="TorchVisionAdapter", interface="Normalize", mean=128.0, std=128.0),
-]
-
+image_transforms = data_pipeline.yuv444_normalize()
 # Targets downscaled to every predicted level.
 scale_transform = dict(type="Scale", scales=tuple(1 / np.array(train_scales)), mode="bilinear")
-batch_processor = dict(
-    type="MultiBatchProcessor",
-    need_grad_update=True,
-    batch_transforms=image_transforms + [scale_transform],
-    loss_collector=loss_collector,
+batch_processor = data_pipeline.multi_batch_processor(
+    image_transforms + [scale_transform], loss_collector
 )
-
-val_batch_processor = dict(
-    type="MultiBatchProcessor",
-    need_grad_update=False,
-    batch_transforms=image_transforms,
-    loss_collector=None,
-)
+val_batch_processor = data_pipeline.multi_batch_processor(image_transforms)
 
 
 def update_loss(metrics, batch, model_outs):
@@ -177,27 +153,22 @@ def val_metrics():
 
 # Stages (configs/common/): callbacks, float trainer and predictor, then calibration -> qat ->
 # int_infer (-> export_hbir / validation_hbir align_bpu).
-_callbacks = float_stage.training_callbacks(
-    task_name=task_name,
-    ckpt_dir=ckpt_dir,
-    training_step=training_step,
-    update_loss=update_loss,
-    update_metric=update_metric,
-    val_data_loader=val_data_loader,
-    val_batch_processor=val_batch_processor,
-    monitor_metric_key="EPE",
-    mode="min",
-)
-globals().update(_callbacks)  # stat_callback, loss_show_callback, ..., tensorboard_callback
-_task = dict(
+_task = float_stage.recipe_task(
     model=model,
     data_loader=data_loader,
     batch_processor=batch_processor,
     val_data_loader=val_data_loader,
     val_batch_processor=val_batch_processor,
-    callbacks=_callbacks,
     val_metrics=val_metrics,
+    task_name=task_name,
+    ckpt_dir=ckpt_dir,
+    training_step=training_step,
+    update_loss=update_loss,
+    update_metric=update_metric,
+    monitor_metric_key="EPE",
+    mode="min",
 )
+globals().update(_task["callbacks"])  # stat_callback, ..., tensorboard_callback
 
 lr_updater = dict(
     type="CosLrUpdater", warmup_by="epoch", warmup_len=warmup_epochs, step_log_interval=1000
@@ -213,19 +184,14 @@ globals().update(  # float_trainer, float_predictor
 
 calibration_steps = 10
 calibration_batch_size = 16
-calibration_data_loader = dict(
-    type=torch.utils.data.DataLoader,
-    dataset=dict(
-        type="FlyingChairs",
-        data_path=os.path.join(data_rootdir, "train_lmdb"),
-        transforms=[dict(type="ToTensor", to_yuv=False)],
-        to_rgb=True,
-    ),
+calibration_data_loader = data_pipeline.data_loader(
+    "FlyingChairs",
+    data_path=os.path.join(data_rootdir, "train_lmdb"),
+    transforms=[dict(type="ToTensor", to_yuv=False)],
+    to_rgb=True,
     batch_size=calibration_batch_size,
     shuffle=True,
     num_workers=data_num_workers,
-    pin_memory=True,
-    collate_fn=collate_2d,
 )
 qat_lr = 1e-4
 qat_max_epoch = 86  # a tenth of the float schedule
