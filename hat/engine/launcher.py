@@ -70,7 +70,7 @@ def spawn_local(
         start_method="spawn",
     )
     try:
-        failed = _wait_for_all(context.processes)
+        failed = _wait_for_all(context)
     except BaseException:  # Ctrl-C / SIGTERM of the launcher: take the ranks down first
         _stop(context.processes, stop_grace_s)
         raise
@@ -79,14 +79,17 @@ def spawn_local(
         raise _failure(context, failed)
 
 
-def _wait_for_all(processes: Sequence[Any]) -> int | None:
-    """Block until every process ended (None) or one failed (its index; of several that ended
-    together, one killed by a signal first: the others likely failed because it left)."""
+def _wait_for_all(context: Any) -> int | None:
+    """Block until every process ended (None) or one failed: its index. Of several that ended
+    together, the one most likely to be the cause: killed by a signal, else one that exited with
+    its own message, before one that raised (a peer's exit breaks the collectives of the rest)."""
+    processes = context.processes
     while True:
         codes = [p.exitcode for p in processes]
         failed = [i for i, code in enumerate(codes) if code not in (None, 0)]
         if failed:
-            return min(failed, key=lambda i: (codes[i] >= 0, i))
+            raised = {i for i in failed if os.access(context.error_files[i], os.R_OK)}
+            return min(failed, key=lambda i: (codes[i] >= 0, i in raised, i))
         alive = [p.sentinel for p, code in zip(processes, codes, strict=True) if code is None]
         if not alive:
             return None
