@@ -8,10 +8,18 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from hat.errors import UserInputError
 
-__all__ = ["InferInputError", "InferTask", "flatten_outputs", "parse_model_inputs", "read_rgb"]
+__all__ = [
+    "InferInputError",
+    "InferTask",
+    "flatten_outputs",
+    "image_pair_batch",
+    "parse_model_inputs",
+    "read_rgb",
+]
 
 
 class InferInputError(UserInputError):
@@ -28,6 +36,32 @@ def read_rgb(path: str) -> np.ndarray:
     if img is None:
         raise InferInputError(f"cannot decode image {path}")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def image_pair_batch(
+    first: np.ndarray, second: np.ndarray, size: tuple[int, int] | None, pad_multiple: int
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Two ``H x W x 3`` images as the batch of the image-pair tasks (flow, stereo):
+    ``{"img": (1, 6, H', W')}`` float, the channels of ``first`` then ``second``.
+
+    With a deploy ``size`` the images are resized to it (bilinear); without one (eager model)
+    they are padded at the bottom/right by edge replication to multiples of ``pad_multiple``.
+    The context holds the input ``size`` and the ``deploy_size`` for the post-processing.
+    """
+    import cv2
+
+    h, w = first.shape[:2]
+    imgs = [first, second]
+    if size is not None:
+        dh, dw = size
+        imgs = [cv2.resize(i, (dw, dh), interpolation=cv2.INTER_LINEAR) for i in imgs]
+    pair = np.concatenate(imgs, axis=2).transpose(2, 0, 1)
+    img = torch.from_numpy(np.ascontiguousarray(pair)).float().unsqueeze(0)
+    if size is None:
+        ph, pw = (-h) % pad_multiple, (-w) % pad_multiple
+        if ph or pw:
+            img = F.pad(img, [0, pw, 0, ph], mode="replicate")
+    return {"img": img}, {"size": (h, w), "deploy_size": size}
 
 
 def flatten_outputs(outputs: Any) -> list[torch.Tensor]:

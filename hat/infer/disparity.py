@@ -7,9 +7,8 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from hat.infer.base import InferInputError, InferTask, read_rgb
+from hat.infer.base import InferInputError, InferTask, image_pair_batch, read_rgb
 from hat.registry import OBJECT_REGISTRY
 
 __all__ = ["DisparityInfer"]
@@ -98,21 +97,7 @@ class DisparityInfer(InferTask):
     def make_batch(
         self, raw: dict[str, Any], size: tuple[int, int] | None
     ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        import cv2
-
-        h, w = raw["imgl"].shape[:2]
-        imgs = [raw["imgl"], raw["imgr"]]
-        if size is not None:
-            dh, dw = size
-            imgs = [cv2.resize(i, (dw, dh), interpolation=cv2.INTER_LINEAR) for i in imgs]
-        pair = np.concatenate(imgs, axis=2).transpose(2, 0, 1)
-        img = torch.from_numpy(np.ascontiguousarray(pair)).float().unsqueeze(0)
-        if size is None:
-            m = self.pad_multiple
-            ph, pw = (-h) % m, (-w) % m
-            if ph or pw:
-                img = F.pad(img, [0, pw, 0, ph], mode="replicate")
-        return {"img": img}, {"size": (h, w), "deploy_size": size}
+        return image_pair_batch(raw["imgl"], raw["imgr"], size, self.pad_multiple)
 
     def postprocess(self, outputs: list[torch.Tensor], ctx: dict[str, Any]) -> np.ndarray:
         import cv2
