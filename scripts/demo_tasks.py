@@ -189,13 +189,15 @@ def smoke_opts(args: argparse.Namespace, stage: str) -> list[str]:
 
 
 def task_steps(task: DemoTask, args: argparse.Namespace, py: str) -> list[Step]:
-    """Data, calops, float training and prediction (and the baseline) of ``task``."""
+    """Data, calops, float training and prediction (and the baseline) of ``task``. A demo run
+    starts every stage afresh: training steps pass ``--overwrite`` (the data steps likewise)."""
     cfg = task.config
     steps = task.data_steps(args, py) + [
         Step("calops", [py, "tools/calops.py", "--config", cfg]),
         Step(
             "train_float",
-            [py, "tools/train.py", "--stage", "float", "--config", cfg] + smoke_opts(args, "float"),
+            [py, "tools/train.py", "--stage", "float", "--config", cfg, "--overwrite"]
+            + smoke_opts(args, "float"),
         ),
         Step("predict_float", [py, "tools/predict.py", "--stage", "float", "--config", cfg]),
     ]
@@ -212,8 +214,8 @@ def quant_steps(task: DemoTask, args: argparse.Namespace, py: str, inputs: str) 
         Step("infer_float", [py, "tools/infer.py", "--config", cfg, "--model-inputs", inputs,
                              "--save-path", str(out / "infer_float")]),
         Step("train_calibration",
-             [py, "tools/train.py", "--stage", "calibration", "--config", cfg]),
-        Step("train_qat", [py, "tools/train.py", "--stage", "qat", "--config", cfg]
+             [py, "tools/train.py", "--stage", "calibration", "--config", cfg, "--overwrite"]),
+        Step("train_qat", [py, "tools/train.py", "--stage", "qat", "--config", cfg, "--overwrite"]
              + smoke_opts(args, "qat")),
         Step("predict_calibration",
              [py, "tools/predict.py", "--stage", "calibration", "--config", cfg]),
