@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from hat.visualize.flow import _as_rgb_u8, _label
+from hat.visualize.image_io import write_rgb_png
 
 __all__ = [
     "colorize",
@@ -215,9 +216,5 @@ def save_disparity_visualization(
 ) -> np.ndarray:
     """Write :func:`make_disparity_panel` to ``path`` (PNG) and return the RGB panel."""
     panel = make_disparity_panel(left, right, disp, gt, depth, max_disp)
-    parent = os.path.dirname(os.fspath(path))
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    if not cv2.imwrite(os.fspath(path), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write image {path}")
+    write_rgb_png(path, panel)
     return panel

@@ -11,6 +11,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from hat.visualize.image_io import write_rgb_png
+
 __all__ = [
     "flow_error_map",
     "flow_to_color",
@@ -27,30 +29,19 @@ _SEGMENTS = (15, 6, 4, 11, 13, 6)
 
 def make_colorwheel() -> np.ndarray:
     """The 55 x 3 Middlebury colour wheel (RGB, 0..255)."""
-    ry, yg, gc, cb, bm, mr = _SEGMENTS
     wheel = np.zeros((sum(_SEGMENTS), 3), dtype=np.float64)
     col = 0
-
-    def ramp(n: int) -> np.ndarray:
-        return np.floor(255 * np.arange(n) / n)
-
-    wheel[col : col + ry, 0] = 255
-    wheel[col : col + ry, 1] = ramp(ry)
-    col += ry
-    wheel[col : col + yg, 0] = 255 - ramp(yg)
-    wheel[col : col + yg, 1] = 255
-    col += yg
-    wheel[col : col + gc, 1] = 255
-    wheel[col : col + gc, 2] = ramp(gc)
-    col += gc
-    wheel[col : col + cb, 1] = 255 - ramp(cb)
-    wheel[col : col + cb, 2] = 255
-    col += cb
-    wheel[col : col + bm, 2] = 255
-    wheel[col : col + bm, 0] = ramp(bm)
-    col += bm
-    wheel[col : col + mr, 2] = 255 - ramp(mr)
-    wheel[col : col + mr, 0] = 255
+    # Segments 2k and 2k+1 go from primary k to primary k+1 (R, G, B): first k+1 rises with k
+    # at 255, then k falls with k+1 at 255 (R -> Y -> G -> C -> B -> M -> R).
+    for i, n in enumerate(_SEGMENTS):
+        a, b = i // 2, (i // 2 + 1) % 3
+        ramp = np.floor(255 * np.arange(n) / n)
+        rows = slice(col, col + n)
+        if i % 2 == 0:
+            wheel[rows, a], wheel[rows, b] = 255, ramp
+        else:
+            wheel[rows, a], wheel[rows, b] = 255 - ramp, 255
+        col += n
     return wheel
 
 
@@ -217,9 +208,5 @@ def save_flow_visualization(
     size if needed.
     """
     panel = make_flow_panel(img1, img2, flow, gt, max_flow)
-    parent = os.path.dirname(os.fspath(path))
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    if not cv2.imwrite(os.fspath(path), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write image {path}")
+    write_rgb_png(path, panel)
     return panel

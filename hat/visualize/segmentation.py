@@ -6,13 +6,13 @@ Images are RGB ``H x W x 3`` uint8 arrays; class maps ``H x W`` integer train id
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
 from hat.data.cityscapes_labels import CITYSCAPES_CLASSES, IGNORE_INDEX, TRAIN_ID_COLORS
+from hat.visualize.image_io import write_rgb_png
 
 __all__ = [
     "blend_overlay",
@@ -121,7 +121,4 @@ def make_seg_panel(
 
 def save_seg_visualization(path: str, img: np.ndarray, pred: np.ndarray, **kwargs) -> None:
     """Write :func:`make_seg_panel` as a PNG (directories created)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    panel = make_seg_panel(img, pred, **kwargs)
-    if not cv2.imwrite(path, cv2.cvtColor(panel, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"cannot write {path}")
+    write_rgb_png(path, make_seg_panel(img, pred, **kwargs))
