@@ -17,7 +17,13 @@ import argparse
 import dataclasses
 import os
 
-from hat.tools.deploy_common import FORMAT_NOTE, write_json
+from hat.tools.deploy_common import (
+    FORMAT_NOTE,
+    add_exported_model_arg,
+    deploy_parser,
+    exported_model_path,
+    write_json,
+)
 from hat.utils.cli import ToolError, add_config_args, run_cli
 from hat.utils.run_config import RunConfig
 
@@ -26,13 +32,9 @@ PROG = "hat-compile-perf-hbir"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description=__doc__ + "\n" + FORMAT_NOTE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = deploy_parser(PROG, __doc__)
     add_config_args(p)
-    p.add_argument("--model", default=None, help="ONNX file (default {ckpt_dir}/{task}.int.onnx)")
+    add_exported_model_arg(p)
     p.add_argument("--runs", type=int, default=None, help="timed runs (compile_cfg perf_runs)")
     p.add_argument("--warmup", type=int, default=None, help="warm-up runs (compile_cfg)")
     p.add_argument("--threads", type=int, default=1, help="ORT intra-op threads (default 1)")
@@ -45,9 +47,7 @@ def perf(args: argparse.Namespace) -> dict:
     from hat.utils.file_io import atomic_write
 
     config = RunConfig.load(args.config, "int_infer", args.opts)
-    path = args.model or config.int_onnx_path()
-    if not os.path.isfile(path):
-        raise ToolError(f"no exported model at {path}: run tools/export_hbir.py first")
+    path = exported_model_path(config, args.model)
     settings = PerfSettings.from_mapping(config.compile_cfg(), f"config {config.path}: compile_cfg")
     if args.runs is not None:
         settings = dataclasses.replace(settings, perf_runs=args.runs)

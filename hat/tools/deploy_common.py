@@ -9,20 +9,57 @@ HBIR/HBM are Horizon's closed formats; these tools write and read open ONNX file
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 from typing import Any
 
 from torch import nn
 
+from hat.utils.cli import ToolError
 from hat.utils.run_config import RunConfig, with_stage_checkpoint
 
-__all__ = ["FORMAT_NOTE", "build_stage_model", "stage_model", "write_json"]
+__all__ = [
+    "FORMAT_NOTE",
+    "add_exported_model_arg",
+    "build_stage_model",
+    "deploy_parser",
+    "exported_model_path",
+    "stage_model",
+    "write_json",
+]
 
 FORMAT_NOTE = (
     "HBIR and HBM are a vendor's (Horizon Robotics') closed model formats; this open tool writes "
     "and reads open ONNX files instead (a QDQ ONNX model of the fixed-point network, run with "
     "ONNX Runtime's integer kernels on the CPU)."
 )
+
+
+def deploy_parser(prog: str, doc: str) -> argparse.ArgumentParser:
+    """The argument parser of a deployment tool: its ``doc`` and :data:`FORMAT_NOTE` as the
+    description (kept as written)."""
+    return argparse.ArgumentParser(
+        prog=prog,
+        description=doc + "\n" + FORMAT_NOTE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def add_exported_model_arg(parser: argparse.ArgumentParser) -> None:
+    """``--model``: the exported ONNX file a tool reads (see :func:`exported_model_path`)."""
+    parser.add_argument(
+        "--model", default=None, help="ONNX file (default {ckpt_dir}/{task}.int.onnx)"
+    )
+
+
+def exported_model_path(config: RunConfig, model: str | None) -> str:
+    """``model`` (``--model``) or the config's ``{ckpt_dir}/{task}.int.onnx``; a
+    :class:`ToolError` when that file does not exist (export_hbir writes it)."""
+    path = model or config.int_onnx_path()
+    if not os.path.isfile(path):
+        raise ToolError(f"no exported model at {path}: run tools/export_hbir.py first")
+    return path
 
 
 def build_stage_model(cfg: RunConfig | Any, key: str, checkpoint: str | None = None) -> nn.Module:

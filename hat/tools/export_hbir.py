@@ -13,7 +13,7 @@ import logging
 import os
 import time
 
-from hat.tools.deploy_common import FORMAT_NOTE, build_stage_model, write_json
+from hat.tools.deploy_common import build_stage_model, deploy_parser, write_json
 from hat.utils.cli import add_config_args, run_cli
 from hat.utils.run_config import RunConfig
 
@@ -23,11 +23,7 @@ logger = logging.getLogger("hat.tools.export_hbir")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description=__doc__ + "\n" + FORMAT_NOTE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = deploy_parser(PROG, __doc__)
     add_config_args(p, ckpt="QAT checkpoint the integer model is converted from (default: the one "
                     "int_infer_predictor loads)")  # fmt: skip
     p.add_argument("--out", default=None, help="output .onnx (default {ckpt_dir}/{task}.int.onnx)")

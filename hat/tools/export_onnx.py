@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from hat.tools.deploy_common import FORMAT_NOTE, build_stage_model, stage_model
+from hat.tools.deploy_common import build_stage_model, deploy_parser, stage_model
 from hat.utils.cli import add_config_args, run_cli
 from hat.utils.run_config import RunConfig
 
@@ -21,11 +21,7 @@ PROG = "hat-export-onnx"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description=__doc__ + "\n" + FORMAT_NOTE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = deploy_parser(PROG, __doc__)
     add_config_args(p, ckpt="weights of the stage (default: float best; qat: qat_predictor's)")
     p.add_argument("--stage", default="float", choices=["float", "qat"])
     p.add_argument("--out", default=None)

@@ -10,9 +10,8 @@ that size and maps the outputs back; preprocessing is the validation one
 from __future__ import annotations
 
 import argparse
-import os
 
-from hat.tools.deploy_common import FORMAT_NOTE
+from hat.tools.deploy_common import add_exported_model_arg, deploy_parser, exported_model_path
 from hat.utils.cli import ToolError, add_config_args, run_cli
 from hat.utils.run_config import RunConfig
 
@@ -21,17 +20,13 @@ PROG = "hat-infer-hbir"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description=__doc__ + "\n" + FORMAT_NOTE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = deploy_parser(PROG, __doc__)
     add_config_args(p)
     p.add_argument(
         "--model-inputs", required=True, help="NAME:PATH,... as the config's infer_cfg task reads"
     )
     p.add_argument("--save-path", required=True)
-    p.add_argument("--model", default=None, help="ONNX file (default {ckpt_dir}/{task}.int.onnx)")
+    add_exported_model_arg(p)
     return p
 
 
@@ -45,9 +40,7 @@ def run(args: argparse.Namespace) -> dict[str, str]:
     config = RunConfig.load(args.config, "int_infer", args.opts)
     task = config.infer_task()
     values = parse_model_inputs(args.model_inputs, task)
-    path = args.model or config.int_onnx_path()
-    if not os.path.isfile(path):
-        raise ToolError(f"no exported model at {path}: run tools/export_hbir.py first")
+    path = exported_model_path(config, args.model)
     sess = make_session(path, "all")
     names = [i.name for i in sess.get_inputs()]
     shapes = {k: tuple(v.shape) for k, v in config.deploy_inputs().items()}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hat.tools.deploy_common import FORMAT_NOTE, write_json
+from hat.tools.deploy_common import deploy_parser, write_json
 from hat.utils.cli import add_config_args, run_cli
 from hat.utils.run_config import RunConfig
 
@@ -25,11 +25,7 @@ PROG = "hat-model-checker"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description=__doc__ + "\n" + FORMAT_NOTE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = deploy_parser(PROG, __doc__)
     add_config_args(p)
     p.add_argument(
         "--min-integer-share",

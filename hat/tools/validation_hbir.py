@@ -16,10 +16,15 @@ Writes ``{ckpt_dir}/align_bpu-metrics.json``.
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
-from hat.tools.deploy_common import FORMAT_NOTE, build_stage_model, write_json
+from hat.tools.deploy_common import (
+    add_exported_model_arg,
+    build_stage_model,
+    deploy_parser,
+    exported_model_path,
+    write_json,
+)
 from hat.utils.cli import ToolError, add_config_args, run_cli
 from hat.utils.run_config import RunConfig
 
@@ -28,14 +33,10 @@ PROG = "hat-validation-hbir"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description=__doc__ + "\n" + FORMAT_NOTE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = deploy_parser(PROG, __doc__)
     p.add_argument("--stage", default="align_bpu", choices=["align_bpu"])
     add_config_args(p)
-    p.add_argument("--model", default=None, help="ONNX file (default {ckpt_dir}/{task}.int.onnx)")
+    add_exported_model_arg(p)
     p.add_argument("--level", default="all", help="ORT optimisation level (default all)")
     p.add_argument("--threads", type=int, default=1, help="ORT intra-op threads (default 1)")
     p.add_argument("--max-samples", type=int, default=0, help="0: the whole validation set")
@@ -48,9 +49,7 @@ def validate(args: argparse.Namespace) -> dict[str, Any]:
     from hat.registry import build_from_registry
 
     config = RunConfig.load(args.config, args.stage, args.opts)
-    path = args.model or config.int_onnx_path()
-    if not os.path.isfile(path):
-        raise ToolError(f"no exported model at {path}: run tools/export_hbir.py first")
+    path = exported_model_path(config, args.model)
     stage = "align_bpu" if "align_bpu" in config.stages_with("predictor") else "int_infer"
     key = f"{stage}_predictor"
     spec = config.predictor(stage)
