@@ -14,7 +14,11 @@ built ``dataset`` injected here (the registry builds bottom-up, the sampler dict
 * ``pin_memory=True`` is dropped when there is no CUDA device (configs stay portable);
 * the loader gets its own ``torch.Generator`` (seeded from the global RNG at build time) so that
   creating an iterator never consumes the global RNG (mid-epoch resume stays exact), and
-  ``worker_init_fn`` defaults to :func:`hat.utils.seed.seed_worker`.
+  ``worker_init_fn`` defaults to :func:`hat.utils.seed.seed_worker`;
+* a map-style dataset is wrapped in :class:`~hat.data.sample_seeding.SampleSeededDataset`
+  (seed: :func:`hat.utils.seed.base_seed`): each sample's random augmentation depends only on
+  (seed, epoch, index), not on ``num_workers``, the world size or a mid-epoch resume;
+* an empty dataset is refused (a :class:`~hat.registry.BuildError` naming it).
 
 Call :func:`set_loader_epoch` at each epoch start (the trainers do).
 """
@@ -25,11 +29,12 @@ import inspect
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, Sampler
 
+from hat.data.sample_seeding import SampleSeededDataset
 from hat.data.samplers import ResumableDistributedSampler
 from hat.registry import OBJECT_REGISTRY, BuildError, build_from_registry
-from hat.utils.seed import seed_worker
+from hat.utils.seed import base_seed, seed_worker
 
 __all__ = ["build_data_loader", "set_loader_epoch", "resumable_sampler_of"]
 
@@ -48,6 +53,7 @@ def build_data_loader(
     **kwargs: Any,
 ) -> DataLoader:
     """``target(dataset, sampler=..., ...)`` with the rules in the module docstring."""
+    _refuse_empty(dataset)
     if batch_sampler is None:
         sampler = _make_sampler(sampler, dataset, shuffle)
         shuffle = None
@@ -62,6 +68,8 @@ def build_data_loader(
         worker_init_fn = seed_worker
     if kwargs.get("pin_memory") and not torch.cuda.is_available():
         kwargs["pin_memory"] = False  # nothing to pin for; torch would warn at every epoch
+    if not isinstance(dataset, (IterableDataset, SampleSeededDataset)):
+        dataset = SampleSeededDataset(dataset, base_seed())
     loader = target(
         dataset,
         sampler=sampler,
@@ -74,6 +82,17 @@ def build_data_loader(
     )
     setattr(loader, _GENERATOR_SEED_ATTR, seed)
     return loader
+
+
+def _refuse_empty(dataset: Any) -> None:
+    if isinstance(dataset, IterableDataset):
+        return
+    try:
+        size = len(dataset)
+    except TypeError:
+        return
+    if size == 0:
+        raise BuildError(f"dataset: the dataset is empty (0 samples): {dataset!r}")
 
 
 def _make_sampler(cfg: Any, dataset: Any, shuffle: bool | None) -> Sampler | None:
@@ -134,6 +153,7 @@ def resumable_sampler_of(loader: Any) -> ResumableDistributedSampler | None:
 def set_loader_epoch(loader: Any, epoch: int) -> None:
     """Prepare ``loader`` for ``epoch``: sampler epoch (shuffle order) and worker seeds.
 
+    The dataset's per-sample seeds use ``epoch`` (see :mod:`hat.data.sample_seeding`).
     The loader's private generator is re-seeded from ``(build seed, epoch)``, so the worker
     seeds of an epoch are the same in an uninterrupted and in a resumed run.
     """
@@ -145,6 +165,9 @@ def set_loader_epoch(loader: Any, epoch: int) -> None:
         set_epoch = getattr(loader, "set_epoch", None)  # e.g. chained loaders
     if callable(set_epoch):
         set_epoch(epoch)
+    dataset = getattr(loader, "dataset", None)
+    if isinstance(dataset, SampleSeededDataset):
+        dataset.set_epoch(epoch)
     seed = getattr(loader, _GENERATOR_SEED_ATTR, None)
     generator = getattr(loader, "generator", None)
     if seed is not None and generator is not None:

@@ -1,4 +1,5 @@
 import os
+import zlib
 
 import lmdb
 import msgpack
@@ -24,7 +25,10 @@ def test_keys_len_and_msgpack_values(tmp_path):
         keys = [k for k, _ in txn.cursor()]
         assert sorted(keys) == sorted([b"0", b"1", b"2", b"3", b"4", b"__len__"])
         assert txn.get(b"__len__") == b"5"
-        assert msgpack.unpackb(txn.get(b"3")) == {"a": 3, "b": b"\x03"}
+        # a map value: msgpack with a leading CRC-32 of the entries that follow it
+        body = msgpack.packb({"a": 3, "b": b"\x03"})[1:]
+        assert txn.get(b"3") == b"\x83\xa5crc32\xce" + zlib.crc32(body).to_bytes(4, "big") + body
+        assert msgpack.unpackb(txn.get(b"3")) == {"crc32": zlib.crc32(body), "a": 3, "b": b"\x03"}
     env.close()
     reader = LmdbReader(path)
     assert len(reader) == 5 and list(reader.keys()) == [0, 1, 2, 3, 4]

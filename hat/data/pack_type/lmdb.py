@@ -1,12 +1,22 @@
 """LMDB storage with HAT's key conventions and msgpack values.
 
 - keys: the ASCII decimal sample index (``b"0"``, ``b"1"``, ...) plus ``b"__len__"`` = count;
-- values: ``msgpack.packb(obj)`` (never pickle).
+- values: ``msgpack.packb(obj)`` (never pickle); a map gets a leading ``"crc32"`` entry over
+  the rest of the value (:mod:`hat.data.pack_type.record_checksum`).
 
 :class:`LmdbWriter` builds the database in ``<target>.tmp-<pid>`` beside the target and renames
-it into place only when complete; on any error the temporary directory is removed, so a target
-either holds a complete LMDB or nothing new. :class:`LmdbReader` opens lazily, once per process
-(safe in forked or spawned DataLoader workers); readers of one LMDB share a handle.
+it into place only when complete; on any error (and on Ctrl-C / SIGTERM) the temporary directory
+is removed, so a target either holds a complete LMDB or nothing new. A process killed outright
+(SIGKILL) leaves its temporary directory: the next pack of the same target removes it
+(:mod:`hat.data.pack_type.leftovers`).
+
+:class:`LmdbReader` opens lazily, once per process (safe in forked or spawned DataLoader workers);
+readers of one LMDB share a handle. Opening checks that the data file is as long as the LMDB's
+last page needs (a truncated copy would otherwise crash with a bus error at the first read
+beyond its end), and the reader reads ``__len__`` and the first and last records. Each record's
+CRC-32 is verified the first time it is read (``verify="once"``: a shared flag per record, so
+DataLoader workers verify each record once per run), and any damage found names the file and
+the key (:class:`~hat.data.errors.CorruptFileError`).
 """
 
 from __future__ import annotations
@@ -19,15 +29,21 @@ from typing import Any
 
 import lmdb
 import msgpack
+import numpy as np
+import torch
 
 from hat.data.errors import CorruptFileError
+from hat.data.pack_type.leftovers import remove_dead_leftovers
+from hat.data.pack_type.lmdb_check import check_data_file_size
 from hat.data.pack_type.msgpack_view import unpackb_view
+from hat.data.pack_type.record_checksum import CRC_KEY, pack_with_crc, verify_crc
 
-__all__ = ["LEN_KEY", "LmdbReader", "LmdbWriter", "index_key", "shared_env"]
+__all__ = ["LEN_KEY", "VERIFY_MODES", "LmdbReader", "LmdbWriter", "index_key", "shared_env"]
 
 LEN_KEY = b"__len__"
 _WRITE_MAP_SIZE = 1 << 40  # 1 TiB of address space; the file only grows as data is written
 _READ_MAP_SIZE = 10 << 20  # read-only envs map the whole file whatever this says
+VERIFY_MODES = ("once", "always", "never")
 
 
 def index_key(idx: int) -> bytes:
@@ -82,6 +98,7 @@ class LmdbWriter:
         parent = os.path.dirname(self.path)
         if not os.path.isdir(parent):
             raise FileNotFoundError(f"parent directory of the LMDB target does not exist: {parent}")
+        remove_dead_leftovers(self.path)
         _remove(self.tmp_path)
         os.makedirs(self.tmp_path)
         try:
@@ -95,11 +112,12 @@ class LmdbWriter:
         return self
 
     def append(self, obj: Any) -> int:
-        """Store ``obj`` (msgpack-serialisable) under the next index; return that index."""
+        """Store ``obj`` (msgpack-serialisable; a dict gets the ``"crc32"`` entry, a reserved
+        key) under the next index; return that index."""
         if self._txn is None:
             raise RuntimeError("LmdbWriter is not open (use it as a context manager)")
         idx = self._count
-        self._txn.put(index_key(idx), msgpack.packb(obj, use_bin_type=True))
+        self._txn.put(index_key(idx), pack_with_crc(obj))
         self._count += 1
         self._pending += 1
         if self._pending >= self.commit_every:
@@ -200,6 +218,11 @@ def shared_env(path: str) -> lmdb.Environment:
             )
         except lmdb.Error as exc:
             raise CorruptFileError(f"{path}: cannot open as an LMDB: {exc}") from None
+        try:
+            check_data_file_size(path, data_file, env)
+        except BaseException:
+            env.close()
+            raise
         _SHARED_ENVS[key] = env
     return env
 
@@ -210,15 +233,28 @@ class LmdbReader:
     The environment (``readonly=True, lock=False``) is opened on first use in each process and
     never pickled, so a reader built in the main process works in forked or spawned DataLoader
     workers. Readers of the same LMDB in one process share one handle.
+
+    Args:
+        path: the LMDB directory (or data file).
+        verify: when to check a record's CRC-32: ``"once"`` (the first read of each record by
+            this reader or its copies in DataLoader workers: flags in shared memory),
+            ``"always"`` or ``"never"``. Records without a CRC are not checked.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, verify: str = "once") -> None:
         self.path = os.fspath(path)
+        if verify not in VERIFY_MODES:
+            raise ValueError(f"verify={verify!r}: expected one of {VERIFY_MODES}")
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"LMDB not found: {self.path}")
+        self.verify = verify
         self._env: lmdb.Environment | None = None
         self._pid: int | None = None
+        self._flags_view: np.ndarray | None = None
         self._len = self._read_len()
+        # 1 = CRC verified; shared with DataLoader workers (forked or spawned)
+        self._verified = torch.zeros(max(self._len, 1), dtype=torch.uint8).share_memory_()
+        self._check_ends()
 
     @property
     def env(self) -> lmdb.Environment:
@@ -231,12 +267,25 @@ class LmdbReader:
     def _read_len(self) -> int:
         with self.env.begin() as txn:
             raw = txn.get(LEN_KEY)
-            if raw is None:
-                return int(txn.stat()["entries"])
+            entries = int(txn.stat()["entries"])
+        if raw is None:
+            return entries
         try:
-            return int(raw)
+            length = int(raw)
         except ValueError:
             raise CorruptFileError(f"{self.path}: bad {LEN_KEY!r} value {raw[:32]!r}") from None
+        if length < 0 or entries < length + 1:
+            raise CorruptFileError(
+                f"{self.path}: {LEN_KEY!r} says {length} samples but the LMDB holds "
+                f"{entries - 1} records besides it: records are missing (an incomplete copy?)"
+            )
+        return length
+
+    def _check_ends(self) -> None:
+        """Read the first and last records (their keys exist, their CRC holds)."""
+        for idx in sorted({0, self._len - 1}):
+            if idx >= 0:
+                self.get_bytes(idx)
 
     def __len__(self) -> int:
         return self._len
@@ -248,30 +297,59 @@ class LmdbReader:
         if not 0 <= idx < self._len:
             raise IndexError(f"{self.path}: index {idx} out of range for {self._len} samples")
 
+    def _where(self, idx: int) -> str:
+        return f"{self.path}: key {index_key(idx)!r}"
+
     def _missing(self, idx: int) -> KeyError:
         return KeyError(f"{self.path}: key {index_key(idx)!r} missing (len is {self._len})")
 
-    def get_bytes(self, idx: int) -> bytes:
-        """The raw value stored under index ``idx``."""
+    @contextmanager
+    def _raw(self, idx: int) -> Iterator[Any]:
+        """The stored value of ``idx`` as a memory-map buffer, CRC-checked (see ``verify``)."""
         self._check(idx)
-        with self.env.begin() as txn:
-            raw = txn.get(index_key(idx))
-        if raw is None:
-            raise self._missing(idx)
-        return raw
+        try:
+            with self.env.begin(buffers=True) as txn:
+                raw = txn.get(index_key(idx))
+                if raw is None:
+                    raise self._missing(idx)
+                self._verify(idx, raw)
+                yield raw
+        except lmdb.Error as exc:
+            raise CorruptFileError(f"{self._where(idx)}: LMDB read failed: {exc}") from None
+
+    def _verify(self, idx: int, raw: Any) -> None:
+        if self.verify == "never":
+            return
+        flags = self._flags()
+        if self.verify == "once" and flags[idx]:
+            return
+        checked = verify_crc(raw)
+        if checked is not None and checked[0] != checked[1]:
+            raise CorruptFileError(
+                f"{self._where(idx)}: the value fails its CRC-32 check (stored 0x{checked[0]:08x}, "
+                f"computed 0x{checked[1]:08x}): the LMDB is damaged; copy or re-pack it"
+            )
+        flags[idx] = 1
+
+    def _flags(self) -> np.ndarray:
+        if self._flags_view is None:
+            self._flags_view = self._verified.numpy()
+        return self._flags_view
+
+    def get_bytes(self, idx: int) -> bytes:
+        """The raw value stored under index ``idx`` (CRC-checked)."""
+        with self._raw(idx) as raw:
+            return bytes(raw)
 
     def __getitem__(self, idx: int) -> Any:
         """The msgpack-decoded value of index ``idx`` (``bin`` fields as ``bytes``)."""
-        self._check(idx)
         # decode straight from the memory map: one copy of each payload instead of two
-        with self.env.begin(buffers=True) as txn:
-            raw = txn.get(index_key(idx))
-            if raw is None:
-                raise self._missing(idx)
+        with self._raw(idx) as raw:
             try:
-                return msgpack.unpackb(raw, raw=False)
+                value = msgpack.unpackb(raw, raw=False)
             except (ValueError, msgpack.UnpackException) as exc:
                 raise self._not_msgpack(idx, exc) from None
+        return _without_crc(value)
 
     @contextmanager
     def view(self, idx: int) -> Iterator[Any]:
@@ -281,16 +359,12 @@ class LmdbReader:
             with reader.view(i) as value:
                 img = np.frombuffer(value["img1"], np.uint8).copy()  # copy what outlives it
         """
-        self._check(idx)
-        with self.env.begin(buffers=True) as txn:
-            raw = txn.get(index_key(idx))
-            if raw is None:
-                raise self._missing(idx)
+        with self._raw(idx) as raw:
             try:
                 value = unpackb_view(raw)
             except (ValueError, msgpack.UnpackException) as exc:
                 raise self._not_msgpack(idx, exc) from None
-            yield value
+            yield _without_crc(value)
 
     def _not_msgpack(self, idx: int, exc: Exception) -> CorruptFileError:
         return CorruptFileError(
@@ -301,7 +375,14 @@ class LmdbReader:
         state = self.__dict__.copy()
         state["_env"] = None
         state["_pid"] = None
+        state["_flags_view"] = None
         return state
 
     def __repr__(self) -> str:
         return f"LmdbReader({self.path!r}, len={self._len})"
+
+
+def _without_crc(value: Any) -> Any:
+    if isinstance(value, dict):
+        value.pop(CRC_KEY, None)
+    return value
