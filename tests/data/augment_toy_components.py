@@ -1,0 +1,26 @@
+"""A toy dataset with random augmentation drawn on the loading side (for the resume tests).
+
+Loaded only through ``augment_toy_config.py``.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..engine.toy_components import ToyDataset
+
+
+class AugmentedToyDataset(ToyDataset):
+    """:class:`ToyDataset` whose ``x`` gets noise from torch, numpy and python ``random`` (the
+    three generators random transforms draw from), in whichever process loads the sample."""
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = super().__getitem__(i)
+        noise = 0.1 * torch.randn(item["x"].shape)
+        noise += torch.from_numpy(0.05 * np.random.randn(*item["x"].shape).astype(np.float32))
+        item["x"] = item["x"] + noise + 0.05 * random.random()
+        return item
