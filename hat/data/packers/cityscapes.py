@@ -8,7 +8,6 @@ aborts the pack and leaves nothing at the target.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from typing import Any
 
 from tqdm import tqdm
@@ -16,6 +15,7 @@ from tqdm import tqdm
 from hat.data.codecs.cityscapes import IMG_FORMATS, encode_sample
 from hat.data.pack_type import check_pack_type
 from hat.data.pack_type.lmdb import LmdbWriter
+from hat.data.packers.pool import reader_pool
 from hat.data.packers.target import make_receiving_dir, split_lmdb_path
 from hat.data.readers.cityscapes_layout import SPLITS, CityscapesLayout, CityscapesSample
 
@@ -112,8 +112,7 @@ class CityscapesPacker:
                 for value in tqdm(map(worker, self.samples), total=total, desc=desc, unit="img"):
                     writer.append(value)
             else:
-                ctx = mp.get_context("spawn")  # no fork of a possibly multi-threaded parent
-                with ctx.Pool(self.num_workers) as pool:
+                with reader_pool(self.num_workers) as pool:
                     values = pool.imap(worker, self.samples, chunksize=2)
                     for value in tqdm(values, total=total, desc=desc, unit="img"):
                         writer.append(value)

@@ -7,7 +7,6 @@ index order; any unreadable pair aborts the pack and leaves nothing at the targe
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from typing import Any
 
 from tqdm import tqdm
@@ -15,6 +14,7 @@ from tqdm import tqdm
 from hat.data.codecs.flyingchairs import IMG_FORMATS, encode_pair
 from hat.data.pack_type import check_pack_type
 from hat.data.pack_type.lmdb import LmdbWriter
+from hat.data.packers.pool import reader_pool
 from hat.data.packers.target import make_receiving_dir, split_lmdb_path
 from hat.data.readers.flyingchairs_layout import SPLIT_LABELS, FlyingChairsLayout
 
@@ -96,8 +96,7 @@ class FlyingChairsPacker:
                 for value in tqdm(values, total=len(self.pair_ids), desc=desc, unit="pair"):
                     writer.append(value)
             else:
-                ctx = mp.get_context("spawn")  # no fork of a possibly multi-threaded parent
-                with ctx.Pool(self.num_workers) as pool:
+                with reader_pool(self.num_workers) as pool:
                     values = pool.imap(worker, self.pair_ids, chunksize=4)
                     for value in tqdm(values, total=len(self.pair_ids), desc=desc, unit="pair"):
                         writer.append(value)

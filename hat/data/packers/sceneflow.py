@@ -7,7 +7,6 @@ list order; any unreadable sample aborts the pack and leaves nothing at the targ
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from typing import Any
 
 from tqdm import tqdm
@@ -15,6 +14,7 @@ from tqdm import tqdm
 from hat.data.codecs.sceneflow import IMG_FORMATS, encode_sample
 from hat.data.pack_type import check_pack_type
 from hat.data.pack_type.lmdb import LmdbWriter
+from hat.data.packers.pool import reader_pool
 from hat.data.packers.target import make_receiving_dir, split_lmdb_path
 from hat.data.readers.sceneflow_layout import SPLIT_NAMES, SceneFlowLayout, StereoEntry
 
@@ -101,8 +101,7 @@ class SceneFlowPacker:
                 for value in tqdm(map(worker, self.entries), total=total, desc=desc, unit="pair"):
                     writer.append(value)
             else:
-                ctx = mp.get_context("spawn")  # no fork of a possibly multi-threaded parent
-                with ctx.Pool(self.num_workers) as pool:
+                with reader_pool(self.num_workers) as pool:
                     values = pool.imap(worker, self.entries, chunksize=2)
                     for value in tqdm(values, total=total, desc=desc, unit="pair"):
                         writer.append(value)
