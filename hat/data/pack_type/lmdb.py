@@ -283,9 +283,8 @@ class LmdbReader:
 
     def _check_ends(self) -> None:
         """Read the first and last records (their keys exist, their CRC holds)."""
-        for idx in sorted({0, self._len - 1}):
-            if idx >= 0:
-                self.get_bytes(idx)
+        for idx in sorted({0, self._len - 1}) if self._len else ():
+            self.get_bytes(idx)
 
     def __len__(self) -> int:
         return self._len
