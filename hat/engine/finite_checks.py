@@ -4,10 +4,11 @@
 
 * ``patience=0`` (default): the first non-finite loss stops the run with
   :class:`NonFiniteLossError`. On CPU the loss is checked before ``backward()``, so the bad
-  step changes nothing. On CUDA the check must not wait for the GPU every step: the flag is
-  copied to the host without blocking and read at the next step (or at a save / the end of the
-  run), so the bad step's update has been applied by then - the ``Checkpoint`` callback refuses
-  to save such weights, and the last checkpoint on disk is the last finite one.
+  step changes nothing. On CUDA the check must not wait for the GPU every step: the finite
+  losses are counted on the device and the count is read every ``CUDA_READ_EVERY`` steps,
+  before each save and at the end of the run, so the bad steps' updates have been applied by
+  then - but nothing is saved from them (the save reads the count first; the ``Checkpoint``
+  callback also refuses NaN/inf parameters), so the last checkpoint on disk is a finite one.
 * ``patience=N > 0``: up to ``N`` consecutive steps with a non-finite loss are skipped (no
   backward, no optimizer step) with a warning; one more stops the run. Skipping needs the value
   before ``backward()``: one host-device sync per step on CUDA, and under DDP the ranks agree
@@ -39,6 +40,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+CUDA_READ_EVERY = 20  # CUDA steps between reads of the on-device count of finite losses
 _ADVICE = "lower the learning rate or check the data, then --resume from the last checkpoint"
 
 
@@ -81,12 +83,6 @@ def _all_ranks_finite(finite: bool, device: torch.device) -> bool:
     return bool(flag.item())
 
 
-def _detached(losses: Any) -> Any:
-    if isinstance(losses, dict):
-        return {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in losses.items()}
-    return losses.detach() if isinstance(losses, torch.Tensor) else None
-
-
 def _fmt(value: torch.Tensor) -> str:
     value = value.detach().float()
     if value.numel() != 1:
@@ -108,11 +104,12 @@ class NonFiniteLossGuard:
         self.consecutive = 0
         self._step_id = 0
         self._step_bad = False
-        # CUDA: (step, pinned host flag, event after its copy, losses, loss) not yet read
-        self._pending: list[tuple[int, torch.Tensor, Any, Any, torch.Tensor]] = []
+        # CUDA: finite losses counted on the device since global step _window_start
+        self._finite_on_device: torch.Tensor | None = None
+        self._counted = 0
+        self._window_start = 0
 
     def begin_step(self, step_id: int) -> None:
-        self.check_pending()
         self._step_id = step_id
         self._step_bad = False
 
@@ -121,13 +118,7 @@ class NonFiniteLossGuard:
         if self.patience is None:
             return True
         if loss.device.type == "cuda" and self.patience == 0:
-            # no sync: copy the flag to pinned memory; it is read once the GPU got past it
-            host_flag = torch.empty((), dtype=torch.bool, pin_memory=True)
-            host_flag.copy_(torch.isfinite(loss.detach()).all(), non_blocking=True)
-            event = torch.cuda.Event()
-            event.record()
-            pending = (self._step_id, host_flag, event, _detached(losses), loss.detach())
-            self._pending.append(pending)
+            self._count_on_device(loss.detach())
             return True
         value = loss.detach()
         finite = math.isfinite(value.item()) if value.numel() == 1 else bool(value.isfinite().all())
@@ -140,7 +131,7 @@ class NonFiniteLossGuard:
             self.consecutive += 1
         what = describe_losses(losses, value)
         if self.consecutive > self.patience:
-            raise NonFiniteLossError(self._message(self._step_id, what, lagged=False))
+            raise NonFiniteLossError(self._message(self._step_id, what))
         logger.warning(
             "non-finite %s at global step %d: update skipped (%d of nonfinite_loss_patience=%d "
             "consecutive steps)",
@@ -155,23 +146,39 @@ class NonFiniteLossGuard:
         if not self._step_bad:
             self.consecutive = 0
 
-    def check_pending(self) -> None:
-        """Read the flags CUDA steps left (waits only for their forward); raise if one was bad."""
-        pending, self._pending = self._pending, []
-        for step_id, host_flag, event, losses, loss in pending:
-            event.synchronize()
-            if not bool(host_flag.item()):
-                what = describe_losses(losses, loss)
-                raise NonFiniteLossError(self._message(step_id, what, lagged=True))
+    def _count_on_device(self, value: torch.Tensor) -> None:
+        if self._finite_on_device is None:
+            self._finite_on_device = torch.zeros((), dtype=torch.int64, device=value.device)
+            self._counted = 0
+            self._window_start = self._step_id
+        finite = value.isfinite() if value.numel() == 1 else value.isfinite().all()
+        self._finite_on_device.add_(finite)  # no host sync
+        self._counted += 1
+        if self._counted >= CUDA_READ_EVERY:
+            self.check_pending()
 
-    def _message(self, step_id: int, what: str, lagged: bool) -> str:
-        steps = self.consecutive if not lagged else 1
-        head = (
+    def check_pending(self) -> None:
+        """Read the count of finite CUDA losses (one sync); raise if one was not finite."""
+        if self._finite_on_device is None:
+            return
+        finite, counted = int(self._finite_on_device.item()), self._counted
+        self._finite_on_device = None
+        if finite < counted:
+            where = (
+                f"global step {self._step_id}"
+                if counted == 1
+                else f"{counted - finite} of the global steps {self._window_start}-{self._step_id}"
+            )
+            raise NonFiniteLossError(
+                f"training stopped: non-finite loss at {where} (on CUDA losses are read every "
+                f"{CUDA_READ_EVERY} steps and before each save, not waited for each step; "
+                f"nonfinite_loss_patience={self.patience}); no checkpoint is written from "
+                f"there on; {_ADVICE}"
+            )
+
+    def _message(self, step_id: int, what: str) -> str:
+        return (
             f"training stopped: non-finite {what} at global step {step_id} "
-            f"({steps} consecutive step(s), nonfinite_loss_patience={self.patience}); "
+            f"({self.consecutive} consecutive step(s), nonfinite_loss_patience={self.patience}); "
+            f"this step's update was not applied; {_ADVICE}"
         )
-        if lagged:
-            kept = "no checkpoint is written from this step on"
-        else:
-            kept = "this step's update was not applied"
-        return f"{head}{kept}; {_ADVICE}"

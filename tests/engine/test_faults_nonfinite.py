@@ -159,11 +159,18 @@ def test_nan_metric_never_becomes_best(tmp_path, caplog):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_cuda_check_reads_the_flag_a_step_later_and_no_checkpoint_is_written(tmp_path):
+def test_cuda_check_reads_the_count_before_saving_and_no_checkpoint_is_written(tmp_path):
     ckpt = Checkpoint(save_dir=str(tmp_path), name_prefix="t-", interval_by="step")
     trainer = toy_trainer([PoisonLoss(steps=[2]), ckpt], device="cuda")
     with pytest.raises(NonFiniteLossError) as err:
         trainer.fit()
-    assert "non-finite loss=nan at global step 2" in str(err.value)
-    assert "no checkpoint is written from this step on" in str(err.value)
+    assert "non-finite loss at global step 2 (on CUDA" in str(err.value)
+    assert "no checkpoint is written from there on" in str(err.value)
     assert load_checkpoint(ckpt.last_path)["step"] == 2  # the save after step 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_check_without_saves_stops_within_the_read_interval():
+    trainer = toy_trainer([PoisonLoss(steps=[1])], device="cuda", num_epochs=5)  # 30 steps
+    with pytest.raises(NonFiniteLossError, match="at 19 of the global steps 0-19"):
+        trainer.fit()  # NaN weights from step 1 on: every later loss is NaN too
