@@ -18,21 +18,64 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
+
+_COMMON_OPTIONS = ("seed", "height", "width", "num_workers", "overwrite")
+
+
+def _add_common_options(
+    p: argparse.ArgumentParser, *, height: int, width: int, overwrite_help: str
+) -> None:
+    """Options every generator takes: seed, image size, worker processes, overwrite."""
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--height", type=int, default=height)
+    p.add_argument("--width", type=int, default=width)
+    p.add_argument("--num-workers", type=int, default=0, help="processes (0 = this one)")
+    p.add_argument("--overwrite", action="store_true", help=overwrite_help)
+
+
+def _generator_kwargs(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The generator's keyword arguments: the common options plus ``names``, from ``args``."""
+    return {name: getattr(args, name) for name in (*_COMMON_OPTIONS, *names)}
+
+
+def _report(
+    args: argparse.Namespace,
+    summary: dict[str, Any],
+    counts: str,
+    max_ratio: float | None = None,
+) -> int:
+    """Print what was written (or that nothing was to do) and judge the self-check if asked.
+
+    ``max_ratio`` is the worst warped/unwarped error ratio a reconstructing pair may have;
+    a self-check above it fails the command (exit code 1).
+    """
+    if summary["skipped"]:
+        print(f"{args.out} already holds these {counts}; nothing to do (--overwrite regenerates)")
+        return 0
+    print(f"wrote {counts} ({args.width}x{args.height}) to {args.out}")
+    if max_ratio is None or not args.self_check:
+        return 0
+    print(
+        f"self-check: warped/unwarped error ratio mean {summary['mean_ratio']:.3f}, "
+        f"worst {summary['max_ratio']:.3f}; mean warp error {summary['mean_warp_mae']:.2f} "
+        "grey levels"
+    )
+    if summary["max_ratio"] > max_ratio:
+        print("self-check FAILED: some pair does not reconstruct", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _add_flyingchairs(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("flyingchairs", help="synthetic FlyingChairs (ppm pairs + exact .flo flow)")
     p.add_argument("--out", required=True, help="output root, e.g. tmp_data/FlyingChairs")
     p.add_argument("--num-pairs", type=int, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--height", type=int, default=384)
-    p.add_argument("--width", type=int, default=512)
+    _add_common_options(p, height=384, width=512, overwrite_help="replace existing generated pairs")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument(
         "--max-translation", type=float, default=20.0, help="px at 512 px width (scaled with it)"
     )
-    p.add_argument("--num-workers", type=int, default=0, help="processes (0 = this one)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing generated pairs")
     p.add_argument(
         "--self-check", action="store_true", help="check every pair: warping img2 gives img1"
     )
@@ -44,31 +87,10 @@ def _run_flyingchairs(args: argparse.Namespace) -> int:
 
     summary = make_flyingchairs(
         args.out,
-        num_pairs=args.num_pairs,
-        seed=args.seed,
-        height=args.height,
-        width=args.width,
-        val_fraction=args.val_fraction,
-        max_translation=args.max_translation,
-        num_workers=args.num_workers,
-        overwrite=args.overwrite,
-        self_check=args.self_check,
+        **_generator_kwargs(args, "num_pairs", "val_fraction", "max_translation", "self_check"),
     )
     counts = f"{summary['pairs']} pairs ({summary['train']} train, {summary['val']} val)"
-    if summary["skipped"]:
-        print(f"{args.out} already holds these {counts}; nothing to do (--overwrite regenerates)")
-        return 0
-    print(f"wrote {counts} to {args.out}")
-    if args.self_check:
-        print(
-            f"self-check: warped/unwarped error ratio mean {summary['mean_ratio']:.3f}, "
-            f"worst {summary['max_ratio']:.3f}; mean warp error {summary['mean_warp_mae']:.2f} "
-            "grey levels"
-        )
-        if summary["max_ratio"] > 0.2:
-            print("self-check FAILED: some pair does not reconstruct", file=sys.stderr)
-            return 1
-    return 0
+    return _report(args, summary, counts, max_ratio=0.2)
 
 
 def _add_cityscapes(sub: argparse._SubParsersAction) -> None:
@@ -79,11 +101,9 @@ def _add_cityscapes(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-train", type=int, required=True)
     p.add_argument("--num-val", type=int, required=True)
     p.add_argument("--num-test", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--height", type=int, default=256)
-    p.add_argument("--width", type=int, default=512)
-    p.add_argument("--num-workers", type=int, default=0, help="processes (0 = this one)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing generated tree")
+    _add_common_options(
+        p, height=256, width=512, overwrite_help="replace an existing generated tree"
+    )
     p.set_defaults(run=_run_cityscapes)
 
 
@@ -91,22 +111,10 @@ def _run_cityscapes(args: argparse.Namespace) -> int:
     from hat.data.synthetic.cityscapes import make_cityscapes
 
     summary = make_cityscapes(
-        args.out,
-        num_train=args.num_train,
-        num_val=args.num_val,
-        num_test=args.num_test,
-        seed=args.seed,
-        height=args.height,
-        width=args.width,
-        num_workers=args.num_workers,
-        overwrite=args.overwrite,
+        args.out, **_generator_kwargs(args, "num_train", "num_val", "num_test")
     )
     counts = f"{summary['train']} train, {summary['val']} val, {summary['test']} test images"
-    if summary["skipped"]:
-        print(f"{args.out} already holds these {counts}; nothing to do (--overwrite regenerates)")
-        return 0
-    print(f"wrote {counts} ({args.width}x{args.height}) to {args.out}")
-    return 0
+    return _report(args, summary, counts)
 
 
 def _add_sceneflow(sub: argparse._SubParsersAction) -> None:
@@ -116,12 +124,10 @@ def _add_sceneflow(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output root, e.g. tmp_data/SceneFlow")
     p.add_argument("--num-train", type=int, required=True)
     p.add_argument("--num-test", type=int, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--height", type=int, default=320)
-    p.add_argument("--width", type=int, default=576)
+    _add_common_options(
+        p, height=320, width=576, overwrite_help="replace an existing generated tree"
+    )
     p.add_argument("--max-disp", type=float, default=64.0, help="design range in px (<= 160)")
-    p.add_argument("--num-workers", type=int, default=0, help="processes (0 = this one)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing generated tree")
     p.add_argument(
         "--self-check", action="store_true", help="check every pair: warping right gives left"
     )
@@ -132,32 +138,10 @@ def _run_sceneflow(args: argparse.Namespace) -> int:
     from hat.data.synthetic.sceneflow import make_sceneflow
 
     summary = make_sceneflow(
-        args.out,
-        num_train=args.num_train,
-        num_test=args.num_test,
-        seed=args.seed,
-        height=args.height,
-        width=args.width,
-        max_disp=args.max_disp,
-        num_workers=args.num_workers,
-        overwrite=args.overwrite,
-        self_check=args.self_check,
+        args.out, **_generator_kwargs(args, "num_train", "num_test", "max_disp", "self_check")
     )
     counts = f"{summary['train']} train and {summary['test']} test pairs"
-    if summary["skipped"]:
-        print(f"{args.out} already holds these {counts}; nothing to do (--overwrite regenerates)")
-        return 0
-    print(f"wrote {counts} ({args.width}x{args.height}) to {args.out}")
-    if args.self_check:
-        print(
-            f"self-check: warped/unwarped error ratio mean {summary['mean_ratio']:.3f}, "
-            f"worst {summary['max_ratio']:.3f}; mean warp error {summary['mean_warp_mae']:.2f} "
-            "grey levels"
-        )
-        if summary["max_ratio"] > 0.5:
-            print("self-check FAILED: some pair does not reconstruct", file=sys.stderr)
-            return 1
-    return 0
+    return _report(args, summary, counts, max_ratio=0.5)
 
 
 _DATASETS: list[Callable[[argparse._SubParsersAction], None]] = [
