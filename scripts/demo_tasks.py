@@ -56,23 +56,25 @@ def _first_val_pair(data_dir: Path) -> int:
     return 1
 
 
-def _pack_argv(py: str, packer: str, data_dir: str) -> list[str]:
-    """The packer command up to ``--split-name`` (the split is appended)."""
-    return [py, f"tools/datasets/{packer}", "--src-data-dir", data_dir, "--pack-type", "lmdb",
-            "--num-workers", "2", "--overwrite", "--split-name"]  # fmt: skip
+def _synthetic_data_steps(
+    py: str, dataset: str, data_dir: str, make_opts: list[str], splits: tuple[str, ...]
+) -> list[Step]:
+    """Generate the synthetic ``dataset`` into ``data_dir``, then pack each of ``splits``
+    (``make_opts``: the generator's options after ``--out``)."""
+    make = [py, "tools/datasets/make_synthetic.py", dataset, "--out", data_dir, *make_opts]
+    pack = [py, f"tools/datasets/{dataset}_packer.py", "--src-data-dir", data_dir,
+            "--pack-type", "lmdb", "--num-workers", "2", "--overwrite", "--split-name"]  # fmt: skip
+    return [Step("make_synthetic", make)] + [
+        Step(f"pack_{split}", pack + [split]) for split in splits
+    ]
 
 
 def _flow_data(args: argparse.Namespace, py: str) -> list[Step]:
-    data_dir = "tmp_data/FlyingChairs"
-    pack = _pack_argv(py, "flyingchairs_packer.py", data_dir)
-    return [
-        Step("make_synthetic", [py, "tools/datasets/make_synthetic.py", "flyingchairs", "--out",
-                                data_dir, "--num-pairs", str(args.num_pairs), "--seed",
-                                str(args.seed), "--height", str(args.height), "--width",
-                                str(args.width)]),
-        Step("pack_train", pack + ["train"]),
-        Step("pack_val", pack + ["val"]),
-    ]  # fmt: skip
+    opts = ["--num-pairs", str(args.num_pairs), "--seed", str(args.seed), "--height",
+            str(args.height), "--width", str(args.width)]  # fmt: skip
+    return _synthetic_data_steps(
+        py, "flyingchairs", "tmp_data/FlyingChairs", opts, ("train", "val")
+    )
 
 
 def _flow_infer(args: argparse.Namespace) -> str:
@@ -88,16 +90,10 @@ def _flow_baseline(cfg: str) -> tuple[Step, str, str]:
 
 
 def _seg_data(args: argparse.Namespace, py: str) -> list[Step]:
-    data_dir = "tmp_data/cityscapes"
-    pack = _pack_argv(py, "cityscapes_packer.py", data_dir)
-    return [
-        Step("make_synthetic", [py, "tools/datasets/make_synthetic.py", "cityscapes", "--out",
-                                data_dir, "--num-train", str(args.seg_num_train), "--num-val",
-                                str(args.seg_num_val), "--num-test", "0", "--seed",
-                                str(args.seed), "--num-workers", "2", "--overwrite"]),
-        Step("pack_train", pack + ["train"]),
-        Step("pack_val", pack + ["val"]),
-    ]  # fmt: skip
+    opts = ["--num-train", str(args.seg_num_train), "--num-val", str(args.seg_num_val),
+            "--num-test", "0", "--seed", str(args.seed), "--num-workers", "2",
+            "--overwrite"]  # fmt: skip
+    return _synthetic_data_steps(py, "cityscapes", "tmp_data/cityscapes", opts, ("train", "val"))
 
 
 def _seg_infer(args: argparse.Namespace) -> str:
@@ -114,16 +110,9 @@ def _seg_infer(args: argparse.Namespace) -> str:
 
 
 def _stereo_data(args: argparse.Namespace, py: str) -> list[Step]:
-    data_dir = "tmp_data/SceneFlow"
-    pack = _pack_argv(py, "sceneflow_packer.py", data_dir)
-    return [
-        Step("make_synthetic", [py, "tools/datasets/make_synthetic.py", "sceneflow", "--out",
-                                data_dir, "--num-train", str(args.stereo_num_train),
-                                "--num-test", str(args.stereo_num_test), "--seed",
-                                str(args.seed), "--num-workers", "2", "--overwrite"]),
-        Step("pack_train", pack + ["train"]),
-        Step("pack_test", pack + ["test"]),
-    ]  # fmt: skip
+    opts = ["--num-train", str(args.stereo_num_train), "--num-test", str(args.stereo_num_test),
+            "--seed", str(args.seed), "--num-workers", "2", "--overwrite"]  # fmt: skip
+    return _synthetic_data_steps(py, "sceneflow", "tmp_data/SceneFlow", opts, ("train", "test"))
 
 
 def _stereo_infer(args: argparse.Namespace) -> str:
