@@ -10,80 +10,39 @@ import sys
 from pathlib import Path
 
 import pytest
+from stage_tools import (
+    ROOT,
+    run_stage_chain,
+    run_tool,
+    stage_folders,
+    stage_metrics,
+    synthetic_lmdbs,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 CFG = str(Path(__file__).with_name("tiny_pwcnet_stages_config.py"))
 BAD_CFG = str(Path(__file__).with_name("bad_checker_config.py"))
 
 
-def run_tool(env, *args, timeout=180):
-    res = subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert res.returncode == 0, f"{args}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-    return res
-
-
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    base = tmp_path_factory.mktemp("stages")
-    data, ckpt = base / "data", base / "ckpt"
-    env = dict(os.environ, OMP_NUM_THREADS="1", HAT_TEST_DATA=str(data), HAT_TEST_CKPT=str(ckpt))
-    run_tool(
-        env,
-        "tools/datasets/make_synthetic.py",
-        "flyingchairs",
-        "--out",
-        str(data),
-        "--num-pairs",
-        "12",
-        "--seed",
-        "0",
-        "--height",
-        "64",
-        "--width",
-        "96",
-    )
-    for split in ("train", "val"):
-        run_tool(
-            env,
-            "tools/datasets/flyingchairs_packer.py",
-            "--src-data-dir",
-            str(data),
-            "--pack-type",
-            "lmdb",
-            "--num-workers",
-            "1",
-            "--overwrite",
-            "--split-name",
-            split,
-        )
-    for stage in ("float", "calibration", "qat"):
-        run_tool(env, "tools/train.py", "--stage", stage, "--config", CFG)
-    for stage in ("float", "calibration", "qat", "int_infer"):
-        run_tool(env, "tools/predict.py", "--stage", stage, "--config", CFG)
-    run_tool(env, "tools/export_hbir.py", "--config", CFG)
-    run_tool(env, "tools/validation_hbir.py", "--stage", "align_bpu", "--config", CFG)
+    env, _, data, ckpt = stage_folders(tmp_path_factory, "stages")
+    synthetic_lmdbs(
+        env, "flyingchairs", data,
+        ["--num-pairs", "12", "--seed", "0", "--height", "64", "--width", "96"],
+        splits=("train", "val"), num_workers=1,
+    )  # fmt: skip
+    run_stage_chain(env, CFG, validation=["tools/validation_hbir.py", "--stage", "align_bpu"])
     return env, data, ckpt
-
-
-def _metrics(ckpt, stage):
-    return json.loads((ckpt / f"{stage}-metrics.json").read_text())
 
 
 def test_stage_chain_figures(chain):
     env, data, ckpt = chain
     assert (ckpt / "calibration-checkpoint-best.pth.tar").is_file()
     assert (ckpt / "calibration-checkpoint-last.pth.tar").is_file()
-    epe = {s: _metrics(ckpt, s)["EPE"] for s in ("float", "calibration", "qat", "int_infer")}
+    epe = {s: stage_metrics(ckpt, s)["EPE"] for s in ("float", "calibration", "qat", "int_infer")}
     assert all(v > 0 for v in epe.values())
     assert abs(epe["int_infer"] - epe["qat"]) <= 0.03 * epe["qat"], epe
-    align = _metrics(ckpt, "align_bpu")
+    align = stage_metrics(ckpt, "align_bpu")
     assert align["identical_fraction_bitwise"] == 1.0, align
     assert align["max_diff_lsb"] == 0.0, align
     assert abs(align["EPE"] - epe["int_infer"]) <= 0.01 * epe["int_infer"], (align, epe)

@@ -2,36 +2,22 @@
 tools, then similarity, sensitivity and int16 top-k reports; and its errors."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from stage_tools import run_tool, stage_folders, synthetic_lmdbs, tool_env
 
-ROOT = Path(__file__).resolve().parents[2]
 CFG = str(Path(__file__).with_name("tiny_pwcnet_stages_config.py"))
-
-
-def run_tool(env, *args, timeout=240, ok=True):
-    res = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=timeout)  # fmt: skip
-    if ok:
-        assert res.returncode == 0, f"{args}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-    return res
 
 
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory):
-    base = tmp_path_factory.mktemp("quant_analysis")
-    data, ckpt = base / "data", base / "ckpt"
-    env = dict(os.environ, OMP_NUM_THREADS="1", HAT_TEST_DATA=str(data), HAT_TEST_CKPT=str(ckpt))
-    run_tool(env, "tools/datasets/make_synthetic.py", "flyingchairs", "--out", str(data),
-             "--num-pairs", "12", "--seed", "0", "--height", "64", "--width", "96")  # fmt: skip
-    for split in ("train", "val"):
-        run_tool(env, "tools/datasets/flyingchairs_packer.py", "--src-data-dir", str(data),
-                 "--pack-type", "lmdb", "--num-workers", "1", "--overwrite",
-                 "--split-name", split)  # fmt: skip
+    env, base, data, _ = stage_folders(tmp_path_factory, "quant_analysis")
+    synthetic_lmdbs(
+        env, "flyingchairs", data,
+        ["--num-pairs", "12", "--seed", "0", "--height", "64", "--width", "96"],
+        splits=("train", "val"), num_workers=1,
+    )  # fmt: skip
     for stage in ("float", "calibration"):
         run_tool(env, "tools/train.py", "--stage", stage, "--config", CFG)
     return env, base
@@ -101,8 +87,7 @@ def test_quant_analysis_names_a_missing_stage_checkpoint(calibrated):
 
 
 def test_quant_analysis_errors_name_what_is_missing(tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS="1", HAT_TEST_DATA=str(tmp_path / "d"),
-               HAT_TEST_CKPT=str(tmp_path / "ckpt"))  # fmt: skip
+    env = tool_env(tmp_path / "d", tmp_path / "ckpt")
     res = run_tool(env, "tools/quant_analysis.py", "--config", CFG, "--stage", "qat",
                    "--out-dir", str(tmp_path / "o"), ok=False)  # fmt: skip
     assert res.returncode == 1 and "Traceback" not in res.stderr

@@ -4,21 +4,18 @@ stage's checkpoints in D, and a missing or wrong checkpoint is one line naming w
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import stage_tools
 import torch
+from stage_tools import ROOT, stage_folders, synthetic_lmdbs
 
-ROOT = Path(__file__).resolve().parents[2]
 CFG = str(Path(__file__).with_name("tiny_pwcnet_stages_config.py"))
 
 
 def run_tool(env, *args, cwd=ROOT):
-    return subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
+    return stage_tools.run_tool(env, *args, cwd=cwd, ok=False)
 
 
 def one_line_error(res, *fragments):
@@ -52,17 +49,12 @@ def qat_state(env, seed):
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    base = tmp_path_factory.mktemp("stage_ckpt")
-    data, ckpt = base / "data", base / "ckpt"
-    env = dict(os.environ, OMP_NUM_THREADS="1", HAT_TEST_DATA=str(data), HAT_TEST_CKPT=str(ckpt))
-    for args in (
-        ["tools/datasets/make_synthetic.py", "flyingchairs", "--out", str(data), "--num-pairs",
-         "4", "--seed", "0", "--height", "64", "--width", "96"],
-        ["tools/datasets/flyingchairs_packer.py", "--src-data-dir", str(data), "--pack-type",
-         "lmdb", "--num-workers", "1", "--overwrite", "--split-name", "val"],
-    ):  # fmt: skip
-        res = run_tool(env, *args)
-        assert res.returncode == 0, res.stderr[-2000:]
+    env, base, data, ckpt = stage_folders(tmp_path_factory, "stage_ckpt")
+    synthetic_lmdbs(
+        env, "flyingchairs", data,
+        ["--num-pairs", "4", "--seed", "0", "--height", "64", "--width", "96"],
+        splits=("val",), num_workers=1,
+    )  # fmt: skip
     from hat.utils.checkpoint import save_checkpoint
 
     paths = {}

@@ -4,86 +4,38 @@ make_synthetic -> pack -> train float -> calibration (percentile) -> qat -> pred
 infer / infer_hbir (disparity, depth, error pictures)."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from stage_tools import run_stage_chain, run_tool, stage_folders, stage_metrics, synthetic_lmdbs
 
-ROOT = Path(__file__).resolve().parents[2]
 CFG = str(Path(__file__).with_name("tiny_stereonet_stages_config.py"))
-
-
-def run_tool(env, *args, timeout=240):
-    res = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
-    )
-    assert res.returncode == 0, f"{args}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-    return res
 
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    base = tmp_path_factory.mktemp("stereo_stages")
-    data, ckpt = base / "data", base / "ckpt"
-    env = dict(os.environ, OMP_NUM_THREADS="1", HAT_TEST_DATA=str(data), HAT_TEST_CKPT=str(ckpt))
-    run_tool(
-        env,
-        "tools/datasets/make_synthetic.py",
-        "sceneflow",
-        "--out",
-        str(data),
-        "--num-train",
-        "12",
-        "--num-test",
-        "4",
-        "--seed",
-        "0",
-        "--height",
-        "64",
-        "--width",
-        "128",
-        "--max-disp",
-        "16",
-    )
-    for split in ("train", "test"):
-        run_tool(
-            env,
-            "tools/datasets/sceneflow_packer.py",
-            "--src-data-dir",
-            str(data),
-            "--split-name",
-            split,
-            "--pack-type",
-            "lmdb",
-            "--num-workers",
-            "0",
-        )
-    for stage in ("float", "calibration", "qat"):
-        run_tool(env, "tools/train.py", "--stage", stage, "--config", CFG)
-    for stage in ("float", "calibration", "qat", "int_infer"):
-        run_tool(env, "tools/predict.py", "--stage", stage, "--config", CFG)
-    run_tool(env, "tools/export_hbir.py", "--config", CFG)
-    run_tool(env, "tools/validation_hbir.py", "--stage", "align_bpu", "--config", CFG)
+    env, _, data, ckpt = stage_folders(tmp_path_factory, "stereo_stages")
+    synthetic_lmdbs(
+        env, "sceneflow", data,
+        ["--num-train", "12", "--num-test", "4", "--seed", "0", "--height", "64", "--width",
+         "128", "--max-disp", "16"],
+        splits=("train", "test"),
+    )  # fmt: skip
+    run_stage_chain(env, CFG, validation=["tools/validation_hbir.py", "--stage", "align_bpu"])
     return env, data, ckpt
-
-
-def _metrics(ckpt, stage):
-    return json.loads((ckpt / f"{stage}-metrics.json").read_text())
 
 
 def test_stage_chain_figures(chain):
     env, data, ckpt = chain
     assert (ckpt / "calibration-checkpoint-best.pth.tar").is_file()
     stages = ("float", "calibration", "qat", "int_infer")
-    epe = {s: _metrics(ckpt, s)["EPE"] for s in stages}
-    d1 = {s: _metrics(ckpt, s)["D1"] for s in stages}
+    epe = {s: stage_metrics(ckpt, s)["EPE"] for s in stages}
+    d1 = {s: stage_metrics(ckpt, s)["D1"] for s in stages}
     assert all(v > 0 for v in epe.values()) and all(0 <= v <= 1 for v in d1.values())
     # the qat checkpoint evaluated in fake quant and as the integer model agree closely
     assert abs(epe["int_infer"] - epe["qat"]) <= 0.01 * epe["qat"], epe
-    align = _metrics(ckpt, "align_bpu")
+    align = stage_metrics(ckpt, "align_bpu")
     # ORT reproduces the integer model bit for bit (fused QLinearAdd formula, exact
     # cost volume and soft-argmin, ORT's own bilinear Resize arithmetic)
     assert align["samples"] == 4

@@ -4,62 +4,35 @@ calibration, qat, int_infer) -> export_hbir -> align_bpu_validation; then the mo
 compile_perf (``--opt 2``), calops, export_onnx, infer and infer_hbir."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from stage_tools import run_stage_chain, run_tool, stage_folders, stage_metrics, synthetic_lmdbs
 
-ROOT = Path(__file__).resolve().parents[2]
 CFG = str(Path(__file__).with_name("tiny_unet_stages_config.py"))
-
-
-def run_tool(env, *args, timeout=180):
-    res = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=timeout,
-    )  # fmt: skip
-    assert res.returncode == 0, f"{args}\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-    return res
 
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
-    base = tmp_path_factory.mktemp("unet_stages")
-    data, ckpt = base / "data", base / "ckpt"
-    env = dict(os.environ, OMP_NUM_THREADS="1", HAT_TEST_DATA=str(data), HAT_TEST_CKPT=str(ckpt))
-    run_tool(
-        env, "tools/datasets/make_synthetic.py", "cityscapes", "--out", str(data),
-        "--num-train", "8", "--num-val", "4", "--seed", "0", "--height", "64", "--width", "128",
+    env, _, data, ckpt = stage_folders(tmp_path_factory, "unet_stages")
+    synthetic_lmdbs(
+        env, "cityscapes", data,
+        ["--num-train", "8", "--num-val", "4", "--seed", "0", "--height", "64", "--width", "128"],
+        splits=("train", "val"),
     )  # fmt: skip
-    for split in ("train", "val"):
-        run_tool(
-            env, "tools/datasets/cityscapes_packer.py", "--src-data-dir", str(data),
-            "--split-name", split, "--pack-type", "lmdb", "--num-workers", "0", "--overwrite",
-        )  # fmt: skip
-    for stage in ("float", "calibration", "qat"):
-        run_tool(env, "tools/train.py", "--stage", stage, "--config", CFG)
-    for stage in ("float", "calibration", "qat", "int_infer"):
-        run_tool(env, "tools/predict.py", "--stage", stage, "--config", CFG)
-    run_tool(env, "tools/export_hbir.py", "--config", CFG)
-    run_tool(env, "tools/align_bpu_validation.py", "--config", CFG)
+    run_stage_chain(env, CFG, validation=["tools/align_bpu_validation.py"])
     return env, data, ckpt
-
-
-def _metrics(ckpt, stage):
-    return json.loads((ckpt / f"{stage}-metrics.json").read_text())
 
 
 def test_stage_chain_figures(chain):
     env, data, ckpt = chain
     for stage in ("float", "calibration", "qat"):
         assert (ckpt / f"{stage}-checkpoint-best.pth.tar").is_file()
-    miou = {s: _metrics(ckpt, s)["mIoU"] for s in ("float", "calibration", "qat", "int_infer")}
+    miou = {s: stage_metrics(ckpt, s)["mIoU"] for s in ("float", "calibration", "qat", "int_infer")}
     assert all(0.0 < v <= 1.0 for v in miou.values()), miou
     # int_infer: the deploy model (stride-4 argmax) with the QAT weights, same metric
     assert abs(miou["int_infer"] - miou["qat"]) <= 0.02, miou
-    align = _metrics(ckpt, "align_bpu")
+    align = stage_metrics(ckpt, "align_bpu")
     assert align["samples"] == 4
     assert align["identical_fraction_bitwise"] == 1.0, align
     assert align["max_diff_lsb"] == 0.0, align

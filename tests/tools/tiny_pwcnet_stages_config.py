@@ -36,11 +36,7 @@ for loader, split in (
     if loader is not align_bpu_data_loader:
         loader["batch_size"] = 4
 
-ckpt_callback["save_dir"] = ckpt_dir
-tensorboard_callback["save_dir"] = ckpt_dir + "/tensorboard"
-for _stage, _loader in quant_ckpt_loaders.items():
-    _loader["checkpoint_path"] = stage_best_ckpt(_stage, ckpt_dir)
-calibration_trainer["save_dir"] = ckpt_dir
+relocate_outputs(ckpt_dir)  # checkpoints, TensorBoard, calibration, checkpoint loaders
 calibration_trainer["num_steps"] = 3
 
 float_trainer["num_epochs"] = 1

@@ -44,10 +44,7 @@ for loader, split in (
 align_bpu_data_loader["dataset"]["data_path"] = data_rootdir
 align_bpu_data_loader["num_workers"] = 0
 
-ckpt_callback["save_dir"] = ckpt_dir
-for _stage, _loader in quant_ckpt_loaders.items():
-    _loader["checkpoint_path"] = stage_best_ckpt(_stage, ckpt_dir)
-calibration_trainer["save_dir"] = ckpt_dir
+relocate_outputs(ckpt_dir)  # checkpoints, TensorBoard, calibration, checkpoint loaders
 calibration_trainer["num_steps"] = 3
 
 float_trainer["num_epochs"] = 1

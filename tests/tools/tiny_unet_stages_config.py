@@ -37,9 +37,7 @@ for loader, split in (
     if loader is not align_bpu_data_loader:
         loader["batch_size"] = 4
 
-ckpt_callback["save_dir"] = ckpt_dir
-tensorboard_callback["save_dir"] = ckpt_dir + "/tensorboard"
-point_ckpt_loaders(ckpt_dir)
+relocate_outputs(ckpt_dir)  # checkpoints, TensorBoard, calibration, checkpoint loaders
 calibration_trainer["save_dir"] = ckpt_dir
 calibration_trainer["num_steps"] = 2
 
