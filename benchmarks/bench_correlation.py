@@ -17,15 +17,22 @@ both alike); cost-volume times are minima, step times medians (minima in bracket
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import time
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
-from torch import nn
 
 import hat.nn.correlation as corr_mod
 from hat.registry import build_from_registry
+from hat.utils.run_config import RunConfig
+
+RECIPE = (
+    Path(__file__).resolve().parents[1]
+    / "configs/opticalflow_pred/pwcnet/pwcnet_pwcnetneck_flyingchairs.py"
+)
 
 DEFAULT_CHANNELS = [16, 32, 64, 96, 128, 196]
 DEMO_CHANNELS = [8, 16, 24, 32, 48, 64]
@@ -167,35 +174,12 @@ class CorrTimer:
             corr_mod._CorrelationFunction.backward = staticmethod(bwd)
 
 
-def model_cfg(channels, decoder=None, context=None):
-    return dict(
-        type="PwcnetTask",
-        backbone=dict(
-            type="PwcNet",
-            out_channels=channels,
-            use_bn=True,
-            bn_kwargs={},
-            pyr_lvls=6,
-            flow_pred_lvl=2,
-            act_type=nn.ReLU(),
-        ),
-        head=dict(
-            type="PwcnetHead",
-            in_channels=channels,
-            bn_kwargs={},
-            use_bn=True,
-            md=4,
-            use_res=True,
-            use_dense=True,
-            pyr_lvls=6,
-            flow_pred_lvl=2,
-            act_type=nn.ReLU(),
-            decoder_channels=decoder,
-            context_channels=context,
-        ),
-        loss=dict(type="LnNormLoss", norm_order=2, power=1, reduction="mean"),
-        loss_weights=[0.005, 0.01, 0.02, 0.08, 0.32],
-    )
+def model_cfg(channels, decoder=None, context=None) -> dict:
+    """The PwcNet recipe's model (:data:`RECIPE`) with other channel widths."""
+    cfg = copy.deepcopy(dict(RunConfig.load(str(RECIPE)).model_spec()))
+    cfg["backbone"]["out_channels"] = channels
+    cfg["head"].update(in_channels=channels, decoder_channels=decoder, context_channels=context)
+    return cfg
 
 
 def bench_step(name: str, cfg: dict, batch: int, size: tuple[int, int], repeats: int) -> None:

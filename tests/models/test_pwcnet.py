@@ -1,6 +1,8 @@
 """PwcNet / PwcnetHead / PwcnetTask: the seed config, shapes, targets, a tiny overfit."""
 
 import copy
+import functools
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,39 +10,33 @@ from torch import nn
 
 from hat.models.structures import PwcnetTask
 from hat.registry import build_from_registry
+from hat.utils.run_config import RunConfig
 
+RECIPE = (
+    Path(__file__).resolve().parents[2]
+    / "configs/opticalflow_pred/pwcnet/pwcnet_pwcnetneck_flyingchairs.py"
+)
 WEIGHTS = [0.005, 0.01, 0.02, 0.08, 0.32]
 
 
+@functools.cache
+def _recipe_model() -> dict:
+    return dict(RunConfig.load(str(RECIPE)).model_spec())
+
+
 def model_cfg(out_channels, md=4, decoder_channels=None, context_channels=None, use_res=True):
-    return dict(
-        type="PwcnetTask",
-        backbone=dict(
-            type="PwcNet",
-            out_channels=out_channels,
-            use_bn=True,
-            bn_kwargs={},
-            pyr_lvls=6,
-            flow_pred_lvl=2,
-            act_type=nn.ReLU(),
-        ),
-        head=dict(
-            type="PwcnetHead",
-            in_channels=out_channels,
-            bn_kwargs={},
-            use_bn=True,
-            md=md,
-            use_res=use_res,
-            use_dense=True,
-            pyr_lvls=6,
-            flow_pred_lvl=2,
-            act_type=nn.ReLU(),
-            decoder_channels=decoder_channels,
-            context_channels=context_channels,
-        ),
-        loss=dict(type="LnNormLoss", norm_order=2, power=1, reduction="mean"),
-        loss_weights=WEIGHTS,
+    """The recipe's PwcNet with other widths, as a float model (no int16 flow output)."""
+    cfg = copy.deepcopy(_recipe_model())
+    del cfg["int16_flow_output"]
+    cfg["backbone"]["out_channels"] = out_channels
+    cfg["head"].update(
+        in_channels=out_channels,
+        md=md,
+        use_res=use_res,
+        decoder_channels=decoder_channels,
+        context_channels=context_channels,
     )
+    return cfg
 
 
 def tiny(md=2, **kw):
