@@ -51,7 +51,7 @@ def run_cli(main: Callable[[], int | None], prog: str) -> None:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         code = 1
     except KeyboardInterrupt as exc:  # Ctrl-C; or SIGTERM as hat.utils.termination.Terminated
-        print(f"{prog}: {exc or 'interrupted'}", file=sys.stderr)
+        print(f"{prog}: {str(exc) or 'interrupted'}", file=sys.stderr)
         code = getattr(exc, "exit_code", 130)
     sys.exit(code)
 
