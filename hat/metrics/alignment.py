@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.distributed as dist
 
 from hat.metrics.metric import EvalMetric
 from hat.registry import OBJECT_REGISTRY
@@ -32,7 +31,7 @@ class AlignmentMetric(EvalMetric):
     ``<name>/max_diff_lsb``, ``<name>/max_abs_diff``.
     """
 
-    _MAX_STATES = ("max_lsb", "max_abs")
+    MAX_STATES = ("max_lsb", "max_abs")
 
     def __init__(
         self, output_names: Sequence[str], lsb_tolerance: float = 0.01, name: str = "alignment"
@@ -48,7 +47,7 @@ class AlignmentMetric(EvalMetric):
         ] + [f"{n}/max_abs_diff" for n in self.output_names]
         super().__init__(["identical_fraction_bitwise", "identical_fraction", "max_diff_lsb", *per])
         k = len(self.output_names)
-        for state in ("elements", "bit_identical", "lsb_identical", *self._MAX_STATES):
+        for state in ("elements", "bit_identical", "lsb_identical", *self.MAX_STATES):
             self.add_state(state, torch.zeros(k, dtype=torch.float64))
         self.lsbs: list[float | None] = [None] * k
 
@@ -82,21 +81,6 @@ class AlignmentMetric(EvalMetric):
             if d.numel():
                 self.max_abs[i] = max(float(self.max_abs[i]), float(d.max()))
                 self.max_lsb[i] = max(float(self.max_lsb[i]), float(dl.max()))
-
-    def _synced_states(self) -> dict[str, torch.Tensor]:
-        states = {n: getattr(self, n).detach().clone() for n in self._defaults}
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            device = (
-                torch.device("cuda", torch.cuda.current_device())
-                if dist.get_backend() == "nccl"
-                else torch.device("cpu")
-            )
-            for name, t in states.items():
-                moved = t.to(device)
-                op = dist.ReduceOp.MAX if name in self._MAX_STATES else dist.ReduceOp.SUM
-                dist.all_reduce(moved, op=op)
-                states[name] = moved.to(t.device)
-        return states
 
     def compute(self) -> list[float]:
         if float(self.elements.min()) == 0:

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 
 from hat.metrics.metric import EvalMetric
@@ -156,16 +155,6 @@ class MeanIOU(EvalMetric):
         p = torch.where((p >= 0) & (p < c), p, c)
         counts = torch.bincount(t * (c + 1) + p, minlength=c * (c + 1)).view(c, c + 1)
         self.confusion = self.confusion.to(counts.device) + counts
-
-    def _synced_states(self) -> dict[str, torch.Tensor]:
-        # NCCL reduces CUDA tensors only: move the state there for the reduction.
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            cm = self.confusion.detach().clone()
-            if dist.get_backend() == "nccl":
-                cm = cm.to(torch.device("cuda", torch.cuda.current_device()))
-            dist.all_reduce(cm, op=dist.ReduceOp.SUM)
-            return {"confusion": cm.cpu()}
-        return {"confusion": self.confusion.detach().clone().cpu()}
 
     def _scores(self, confusion: torch.Tensor) -> dict[str, Any]:
         cm = confusion.to(torch.float64).cpu()

@@ -11,8 +11,11 @@ class EvalMetric:
 
     Subclasses declare summable states with :meth:`add_state` in ``__init__``, add to them in
     ``update`` and turn them into numbers in ``compute``. :meth:`get` sums the states over all
-    DDP ranks first, so a metric always describes the whole split, not one rank's share.
+    DDP ranks first, so a metric always describes the whole split, not one rank's share;
+    states named in :attr:`MAX_STATES` are maxima, reduced with MAX instead of summed.
     """
+
+    MAX_STATES: tuple[str, ...] = ()
 
     def __init__(self, name: str | list[str]) -> None:
         self.name = name
@@ -34,6 +37,7 @@ class EvalMetric:
         raise NotImplementedError
 
     def _synced_states(self) -> dict[str, torch.Tensor]:
+        """Copies of the states reduced over all DDP ranks (the local ones without DDP)."""
         states = {n: getattr(self, n).detach().clone() for n in self._defaults}
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             # NCCL reduces CUDA tensors only; gloo takes CPU tensors.
@@ -44,7 +48,8 @@ class EvalMetric:
             )
             for name, t in states.items():
                 moved = t.to(device)
-                dist.all_reduce(moved, op=dist.ReduceOp.SUM)
+                op = dist.ReduceOp.MAX if name in self.MAX_STATES else dist.ReduceOp.SUM
+                dist.all_reduce(moved, op=op)
                 states[name] = moved.to(t.device)
         return states
 
