@@ -1,12 +1,8 @@
 """AlignmentMetric on hand-made tensors: identical, one LSB off, LSB scale, DDP over gloo."""
 
-import os
-import socket
-
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as tmp
+from gloo_ranks import on_two_ranks
 
 from hat.metrics import AlignmentMetric
 from hat.registry import build_from_registry
@@ -75,29 +71,18 @@ def test_bad_input_is_named():
         m.update([torch.zeros(2), torch.zeros(3)], [torch.zeros(2), torch.zeros(2)])
 
 
-def _ddp_worker(rank: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    try:
-        m = AlignmentMetric(["x"])
-        ref = torch.zeros(4)
-        # rank 0: identical; rank 1: one element 2 LSB off
-        y = ref if rank == 0 else torch.tensor([0.0, 0.0, 1.0, 0.0])
-        m.update([y], [ref], [0.5])
-        values = m.get_dict()
-        if rank == 0:
-            torch.save({"values": values, "local_max": float(m.max_lsb[0])}, out)
-    finally:
-        dist.destroy_process_group()
+def _alignment_on_rank(rank: int) -> dict:
+    m = AlignmentMetric(["x"])
+    ref = torch.zeros(4)
+    # rank 0: identical; rank 1: one element 2 LSB off
+    y = ref if rank == 0 else torch.tensor([0.0, 0.0, 1.0, 0.0])
+    m.update([y], [ref], [0.5])
+    values = m.get_dict()
+    return {"values": values, "local_max": float(m.max_lsb[0])}
 
 
 def test_ddp_sums_counts_and_maxes_over_ranks(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    out = str(tmp_path / "r0.pt")
-    tmp.spawn(_ddp_worker, args=(port, out), nprocs=2, join=True)
-    res = torch.load(out)
+    res = on_two_ranks(_alignment_on_rank, tmp_path)
     assert res["values"]["identical_fraction_bitwise"] == pytest.approx(7 / 8)
     assert res["values"]["max_diff_lsb"] == pytest.approx(2.0)  # MAX, not the sum of maxima
     assert res["local_max"] == 0.0  # get() does not change the rank's own state

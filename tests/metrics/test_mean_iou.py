@@ -1,8 +1,6 @@
 """MeanIOU: global confusion matrix, IoU per class, NaN classes, ignore, DDP sum."""
 
 import math
-import os
-import socket
 
 # cityscapesScripts is a pinned dev/test requirement (requirements-dev.txt, the `test` extra):
 # imported unconditionally so that a missing package fails the suite instead of skipping the
@@ -11,9 +9,8 @@ import cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as ev
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as tmp
 from cityscapesscripts.helpers.labels import labels, trainId2label
+from gloo_ranks import on_two_ranks
 
 from hat.data.cityscapes_labels import CITYSCAPES_CLASSES
 from hat.metrics.mean_iou import MeanIOU
@@ -138,29 +135,18 @@ def test_matches_cityscapesscripts_iou():
     assert ours.get()[1] == pytest.approx(ev.getScoreAverage(theirs, Args))
 
 
-def _ddp_worker(rank: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
-    try:
-        m = MeanIOU(NAMES, log_per_class=False)
-        m.update(
-            torch.tensor([[0, 1]]) if rank == 0 else torch.tensor([[2, 2]]),
-            torch.tensor([[0, 0]]) if rank == 0 else torch.tensor([[2, 1]]),
-        )
-        name, value = m.get()
-        if rank == 0:
-            torch.save({"value": value, "local": m.confusion.sum().item()}, out)
-    finally:
-        dist.destroy_process_group()
+def _miou_on_rank(rank: int) -> dict:
+    m = MeanIOU(NAMES, log_per_class=False)
+    m.update(
+        torch.tensor([[0, 1]]) if rank == 0 else torch.tensor([[2, 2]]),
+        torch.tensor([[0, 0]]) if rank == 0 else torch.tensor([[2, 1]]),
+    )
+    name, value = m.get()
+    return {"value": value, "local": m.confusion.sum().item()}
 
 
 def test_ddp_sums_confusion_over_ranks(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    out = str(tmp_path / "r0.pt")
-    tmp.spawn(_ddp_worker, args=(port, out), nprocs=2, join=True)
-    res = torch.load(out)
+    res = on_two_ranks(_miou_on_rank, tmp_path)
     # global: a TP1 FP1 -> 1/2; b FN1 FP1 (rank 1 predicts b for c) -> 0; c TP1 FN1 -> 1/2
     assert res["value"] == pytest.approx((1 / 2 + 0 + 1 / 2) / 3)
     assert res["local"] == 2  # get() does not change the rank's own state
