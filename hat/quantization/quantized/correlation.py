@@ -21,39 +21,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hat.quantization.qat.base import all_float
-from hat.quantization.qtensor import QTensor, plain
+from hat.quantization.qtensor import QTensor
 from hat.quantization.quantized.base import (
     INTEGER,
     Deployment,
-    IntModule,
     eight_bit,
-    expect_int_qtensor,
     is_quantized,
     np_dtype,
 )
-from hat.quantization.quantized.intops import requantize
+from hat.quantization.quantized.pairwise import IntPairwiseProduct, exact_float_dtype
 
 __all__ = ["IntCorrelation"]
 
 
-class IntCorrelation(IntModule):
+class IntCorrelation(IntPairwiseProduct):
     """Integer correlation (see module doc)."""
 
-    def __init__(self, qat: nn.Module) -> None:
-        super().__init__()
-        if float(qat.input_scale.min()) == 0.0:
-            raise RuntimeError("Correlation: input qparams unknown; calibrate before convert()")
-        fq = qat.activation_post_process
-        self._init_output(fq.scale, fq.zero_point, fq.qdtype)
-        self.max_displacement = qat.max_displacement
-        self.float_module = qat.float_module
-        self.gain = float(getattr(qat.float_module, "gain", 1.0))
-        self.register_buffer("input_scale", qat.input_scale.clone().float())
+    op_name = "Correlation"
 
-    @classmethod
-    def from_qat(cls, qat: nn.Module) -> IntCorrelation:
-        return cls(qat)
+    def __init__(self, qat: nn.Module) -> None:
+        super().__init__(qat)
+        self.max_displacement = qat.max_displacement
 
     def deployment(self, inputs, output) -> Deployment:
         if not all(is_quantized(x) for x in inputs):
@@ -68,19 +56,10 @@ class IntCorrelation(IntModule):
         """``B * (2d+1)^2 * H * W * C``: one multiply-accumulate per channel and offset."""
         return int(output.numel()) * int(inputs[0].shape[1])
 
-    def multiplier(self, channels: int) -> torch.Tensor:
-        s1, s2 = (float(v) for v in self.input_scale)
-        m = np.float64(s1) * np.float64(s2) * self.gain / (channels * float(self.out_scale))
-        m = np.float32(m)
-        return torch.tensor(m, dtype=torch.float32)
-
-    def accumulate(self, x1: QTensor, x2: QTensor) -> torch.Tensor:
+    def accumulate(self, ca: torch.Tensor, cb: torch.Tensor) -> torch.Tensor:
         d = self.max_displacement
-        c1 = plain(x1).to(torch.int32) - int(x1.q_zero_point)
-        c2 = plain(x2).to(torch.int32) - int(x2.q_zero_point)
-        bound = int(c1.abs().max()) * int(c2.abs().max()) * c1.shape[1]
-        ft = torch.float32 if bound < 2**24 else torch.float64
-        a, b = c1.to(ft), F.pad(c2.to(ft), (d, d, d, d))
+        ft = exact_float_dtype(int(ca.abs().max()) * int(cb.abs().max()) * ca.shape[1])
+        a, b = ca.to(ft), F.pad(cb.to(ft), (d, d, d, d))
         h, w = a.shape[-2:]
         outs = []
         for dy in range(2 * d + 1):
@@ -88,29 +67,11 @@ class IntCorrelation(IntModule):
                 outs.append((a * b[:, :, dy : dy + h, dx : dx + w]).sum(1, keepdim=True))
         return torch.cat(outs, 1).to(torch.int32)
 
-    def forward(self, x1: QTensor, x2: QTensor) -> QTensor:
-        if all_float(x1, x2):
-            from hat.quantization.quantized.island import float_passthrough
-
-            return float_passthrough(self, self.float_module, (x1, x2))
-        x1, x2 = expect_int_qtensor(x1, self), expect_int_qtensor(x2, self)
-        if (float(x1.q_scale), float(x2.q_scale)) != tuple(float(v) for v in self.input_scale):
-            raise RuntimeError("Correlation: input scales differ from calibration")
-        acc = self.accumulate(x1, x2)
-        m = self.multiplier(x1.shape[1])
-        out = self._wrap(requantize(acc, m, self.out_zp, self.out_qdtype))
-        self._emit(lambda rec: self._export(rec, x1, x2, out, m))
-        return out
-
-    def _export(self, rec, x1: QTensor, x2: QTensor, out: QTensor, m: torch.Tensor) -> None:
-        eight_bit = ("uint8", "int8")
-        if x1.q_dtype.name in eight_bit and x2.q_dtype.name in eight_bit:
-            acc = self._export_matmul_integer(rec, x1, x2)
-        else:
-            acc = self._export_int32(rec, x1, x2)
-        f = rec.node1("Cast", [acc], "acc_f", to=1)
-        y = rec.node1("Mul", [f, rec.const(m.numpy(), "multiplier")], "scaled")
-        out.trace_name = rec.quantize(y, 1.0, self.out_zp, np_dtype(self.out_qdtype), "out")
+    def export_accumulator(self, rec, x1: QTensor, x2: QTensor) -> str:
+        eight_bit_dtypes = ("uint8", "int8")
+        if x1.q_dtype.name in eight_bit_dtypes and x2.q_dtype.name in eight_bit_dtypes:
+            return self._export_matmul_integer(rec, x1, x2)
+        return self._export_int32(rec, x1, x2)
 
     def _export_matmul_integer(self, rec, x1: QTensor, x2: QTensor) -> str:
         """8-bit inputs: ``x2`` padded with its zero point goes to NHWC, its ``(2d+1)^2``
@@ -147,13 +108,8 @@ class IntCorrelation(IntModule):
         d = self.max_displacement
         h, w = x1.shape[-2:]
 
-        def centred(x: QTensor, hint: str) -> str:
-            i = rec.node1("Cast", [self._name(x)], hint + "_i32", to=6)
-            z = rec.const(np.array(int(x.q_zero_point), np.int32), hint + "_zp")
-            return rec.node1("Sub", [i, z], hint + "_c")
-
-        a = centred(x1, "x1")
-        b = centred(x2, "x2")
+        a = self._centred_int32(rec, x1, "x1")
+        b = self._centred_int32(rec, x2, "x2")
         pads = rec.const(np.array([0, 0, d, d, 0, 0, d, d], np.int64), "pads")
         b = rec.node1("Pad", [b, pads], "x2_pad")
         axes = rec.const(np.array([2, 3], np.int64), "axes")

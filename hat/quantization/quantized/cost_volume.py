@@ -18,30 +18,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from hat.quantization.qat.base import all_float
-from hat.quantization.qtensor import QTensor, plain
-from hat.quantization.quantized.base import INTEGER, IntModule, expect_int_qtensor, np_dtype
-from hat.quantization.quantized.intops import requantize
+from hat.quantization.qtensor import QTensor
+from hat.quantization.quantized.base import INTEGER
+from hat.quantization.quantized.pairwise import (
+    IntPairwiseProduct,
+    exact_float_dtype,
+    product_multiplier,
+)
 
 __all__ = ["IntCostVolume", "gwc_accumulate", "gwc_multiplier"]
 
-_F32_EXACT = 2**24
-
-
-def gwc_multiplier(
-    s_left: float, s_right: float, group_channels: int, s_out: float
-) -> torch.Tensor:
-    """``float32(s_l * s_r / (Cg * s_out))``, computed in float64 and rounded once."""
-    m = np.float32(np.float64(s_left) * np.float64(s_right) / (group_channels * float(s_out)))
-    return torch.tensor(m, dtype=torch.float32)
+gwc_multiplier = product_multiplier  # (s_left, s_right, channels per group, s_out)
 
 
 def gwc_accumulate(cl: torch.Tensor, cr: torch.Tensor, max_disp: int, groups: int) -> torch.Tensor:
     """Exact int32 group sums of centred integer codes ``cl``, ``cr`` (``(B, C, H, W)``)."""
     b, c, h, w = cl.shape
     cg = c // groups
-    bound = int(cl.abs().max()) * int(cr.abs().max()) * cg
-    ft = torch.float32 if bound < _F32_EXACT else torch.float64
+    ft = exact_float_dtype(int(cl.abs().max()) * int(cr.abs().max()) * cg)
     lf = cl.to(ft).view(b, groups, cg, h, w)
     rf = cr.to(ft).view(b, groups, cg, h, w)
     acc = torch.zeros(b, groups, max_disp, h, w, dtype=ft, device=cl.device)
@@ -50,62 +44,38 @@ def gwc_accumulate(cl: torch.Tensor, cr: torch.Tensor, max_disp: int, groups: in
     return acc.view(b, groups * max_disp, h, w).to(torch.int32)
 
 
-class IntCostVolume(IntModule):
+class IntCostVolume(IntPairwiseProduct):
     """Integer cost volume (see module doc)."""
 
+    op_name = "CostVolume"
     deploy_kind = INTEGER
     deploy_note = (
         "int32 ONNX ops (Cast, Sub, Slice, Mul, ReduceSum, Pad, Concat), then float32 "
         "requantization (Cast, Mul, QuantizeLinear)"
     )
 
+    def __init__(self, qat: nn.Module) -> None:
+        super().__init__(qat)
+        self.max_disp = qat.max_disp
+        self.groups = qat.groups
+
     def macs(self, inputs, output) -> int:
         """``B * C * H * sum_{d < min(D, W)} (W - d)``: the products with a partner pixel."""
         b, c, h, w = inputs[0].shape
         return int(b * c * h * sum(w - d for d in range(min(self.max_disp, w))))
 
-    def __init__(self, qat: nn.Module) -> None:
-        super().__init__()
-        if float(qat.input_scale.min()) == 0.0:
-            raise RuntimeError("CostVolume: input qparams unknown; calibrate before convert()")
-        fq = qat.activation_post_process
-        self._init_output(fq.scale, fq.zero_point, fq.qdtype)
-        self.max_disp = qat.max_disp
-        self.groups = qat.groups
-        self.float_module = qat.float_module
-        self.register_buffer("input_scale", qat.input_scale.clone().float())
+    def summed_channels(self, channels: int) -> int:
+        return channels // self.groups
 
-    @classmethod
-    def from_qat(cls, qat: nn.Module) -> IntCostVolume:
-        return cls(qat)
+    def accumulate(self, ca: torch.Tensor, cb: torch.Tensor) -> torch.Tensor:
+        return gwc_accumulate(ca, cb, self.max_disp, self.groups)
 
-    def forward(self, left: QTensor, right: QTensor) -> QTensor:
-        if all_float(left, right):
-            from hat.quantization.quantized.island import float_passthrough
-
-            return float_passthrough(self, self.float_module, (left, right))
-        left, right = expect_int_qtensor(left, self), expect_int_qtensor(right, self)
-        if (float(left.q_scale), float(right.q_scale)) != tuple(float(v) for v in self.input_scale):
-            raise RuntimeError("CostVolume: input scales differ from calibration")
-        cl = plain(left).to(torch.int32) - int(left.q_zero_point)
-        cr = plain(right).to(torch.int32) - int(right.q_zero_point)
-        acc = gwc_accumulate(cl, cr, self.max_disp, self.groups)
-        cg = left.shape[1] // self.groups
-        m = gwc_multiplier(float(left.q_scale), float(right.q_scale), cg, float(self.out_scale))
-        out = self._wrap(requantize(acc, m.to(acc.device), self.out_zp, self.out_qdtype))
-        self._emit(lambda rec: self._export(rec, left, right, out, m))
-        return out
-
-    def _export(self, rec, left: QTensor, right: QTensor, out: QTensor, m: torch.Tensor) -> None:
+    def export_accumulator(self, rec, left: QTensor, right: QTensor) -> str:
         b, c, h, w = left.shape
         g, cg = self.groups, c // self.groups
 
-        def centred(x: QTensor, hint: str) -> str:
-            i = rec.node1("Cast", [self._name(x)], hint + "_i32", to=6)
-            z = rec.const(np.array(int(x.q_zero_point), np.int32), hint + "_zp")
-            return rec.node1("Sub", [i, z], hint + "_c")
-
-        lc, rc = centred(left, "left"), centred(right, "right")
+        lc = self._centred_int32(rec, left, "left")
+        rc = self._centred_int32(rec, right, "right")
         axis_w = rec.const(np.array([3], np.int64), "axis_w")
         red = rec.const(np.array([2], np.int64), "group_axis")
         unsq = rec.const(np.array([2], np.int64), "disp_axis")
@@ -127,10 +97,7 @@ class IntCostVolume(IntModule):
             planes.append(rec.node1("Unsqueeze", [s, unsq], "plane"))
         acc = rec.node1("Concat", planes, "acc5d", axis=2)  # (B, G, D, H, W)
         shape = rec.const(np.array([b, g * self.max_disp, h, w], np.int64), "out_shape")
-        acc = rec.node1("Reshape", [acc, shape], "acc")
-        f = rec.node1("Cast", [acc], "acc_f", to=1)
-        y = rec.node1("Mul", [f, rec.const(m.numpy(), "multiplier")], "scaled")
-        out.trace_name = rec.quantize(y, 1.0, self.out_zp, np_dtype(self.out_qdtype), "out")
+        return rec.node1("Reshape", [acc, shape], "acc")
 
     @staticmethod
     def _window(rec, start: int, end: int) -> list[str]:
