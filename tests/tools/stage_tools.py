@@ -69,6 +69,15 @@ def synthetic_lmdbs(
         )  # fmt: skip
 
 
+def flyingchairs_lmdbs(
+    env: dict[str, str], data: Path, num_pairs: int = 12, splits: Sequence[str] = ("train", "val")
+) -> None:
+    """The tiny PwcNet configs' data: ``num_pairs`` synthetic 64x96 FlyingChairs pairs in
+    ``data``, ``splits`` packed."""
+    make_opts = ["--num-pairs", str(num_pairs), "--seed", "0", "--height", "64", "--width", "96"]
+    synthetic_lmdbs(env, "flyingchairs", data, make_opts, splits, num_workers=1)
+
+
 def run_stage_chain(env: dict[str, str], cfg: str, validation: Sequence[str]) -> None:
     """Train every training stage, predict every stage, export the integer model and validate
     it on ONNX Runtime with the ``validation`` command (tool path and its options)."""

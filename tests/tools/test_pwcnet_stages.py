@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from stage_tools import (
     ROOT,
+    flyingchairs_lmdbs,
     run_stage_chain,
     run_tool,
     stage_folders,
     stage_metrics,
-    synthetic_lmdbs,
 )
 
 CFG = str(Path(__file__).with_name("tiny_pwcnet_stages_config.py"))
@@ -26,11 +26,7 @@ BAD_CFG = str(Path(__file__).with_name("bad_checker_config.py"))
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     env, _, data, ckpt = stage_folders(tmp_path_factory, "stages")
-    synthetic_lmdbs(
-        env, "flyingchairs", data,
-        ["--num-pairs", "12", "--seed", "0", "--height", "64", "--width", "96"],
-        splits=("train", "val"), num_workers=1,
-    )  # fmt: skip
+    flyingchairs_lmdbs(env, data)
     run_stage_chain(env, CFG, validation=["tools/validation_hbir.py", "--stage", "align_bpu"])
     return env, data, ckpt
 

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from stage_tools import run_tool, stage_folders, synthetic_lmdbs, tool_env
+from stage_tools import flyingchairs_lmdbs, run_tool, stage_folders, tool_env
 
 CFG = str(Path(__file__).with_name("tiny_pwcnet_stages_config.py"))
 
@@ -13,11 +13,7 @@ CFG = str(Path(__file__).with_name("tiny_pwcnet_stages_config.py"))
 @pytest.fixture(scope="module")
 def calibrated(tmp_path_factory):
     env, base, data, _ = stage_folders(tmp_path_factory, "quant_analysis")
-    synthetic_lmdbs(
-        env, "flyingchairs", data,
-        ["--num-pairs", "12", "--seed", "0", "--height", "64", "--width", "96"],
-        splits=("train", "val"), num_workers=1,
-    )  # fmt: skip
+    flyingchairs_lmdbs(env, data)
     for stage in ("float", "calibration"):
         run_tool(env, "tools/train.py", "--stage", stage, "--config", CFG)
     return env, base

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import stage_tools
 import torch
-from stage_tools import ROOT, stage_folders, synthetic_lmdbs
+from stage_tools import ROOT, flyingchairs_lmdbs, stage_folders
 
 CFG = str(Path(__file__).with_name("tiny_pwcnet_stages_config.py"))
 
@@ -50,11 +50,7 @@ def qat_state(env, seed):
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     env, base, data, ckpt = stage_folders(tmp_path_factory, "stage_ckpt")
-    synthetic_lmdbs(
-        env, "flyingchairs", data,
-        ["--num-pairs", "4", "--seed", "0", "--height", "64", "--width", "96"],
-        splits=("val",), num_workers=1,
-    )  # fmt: skip
+    flyingchairs_lmdbs(env, data, num_pairs=4, splits=("val",))
     from hat.utils.checkpoint import save_checkpoint
 
     paths = {}
