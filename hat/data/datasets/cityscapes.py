@@ -13,12 +13,7 @@ Remap to train ids with ``LabelRemap`` (a sample or batch transform). After ``PI
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
-
-import torch.utils.data as tud
 
 from hat.data.cityscapes_labels import (
     CITYSCAPES_CLASSES,
@@ -26,11 +21,8 @@ from hat.data.cityscapes_labels import (
     CITYSCAPES_LABLE_MAPPINGS,
 )
 from hat.data.codecs.cityscapes import decode_sample
-from hat.data.datasets.lmdb_item import read_lmdb_item
-from hat.data.memory import tune_malloc
-from hat.data.pack_type.lmdb import LmdbReader, index_key
+from hat.data.datasets.base import LmdbRecordDataset, SampleDataset, Transforms
 from hat.data.readers.cityscapes_layout import CityscapesLayout
-from hat.data.transforms.compose import build_transforms
 from hat.registry import OBJECT_REGISTRY
 
 __all__ = [
@@ -43,28 +35,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Transforms = Callable[[Any], Any] | Sequence[Any] | None
-
-
-class _SegDataset(tud.Dataset):
-    """Shared by both readers: transforms, and allocator tuning on the first item per process."""
-
-    def __init__(self, transforms: Transforms, to_rgb: bool) -> None:
-        self.transforms = build_transforms(transforms)
-        self.to_rgb = to_rgb
-
-    def __getitem__(self, idx: int) -> dict:
-        tune_malloc()  # once per process (a DataLoader worker is a process): see hat.data.memory
-        item = self._load(idx)
-        return self.transforms(item) if self.transforms is not None else item
-
-    def _load(self, idx: int) -> dict:
-        raise NotImplementedError
-
 
 @OBJECT_REGISTRY.register
 @OBJECT_REGISTRY.alias("Cityscapes")
-class CityscapesFromLMDB(_SegDataset):
+class CityscapesFromLMDB(LmdbRecordDataset):
     """Cityscapes packed by :class:`~hat.data.packers.cityscapes.CityscapesPacker`.
 
     Args:
@@ -82,10 +56,7 @@ class CityscapesFromLMDB(_SegDataset):
         to_rgb: bool = True,
         num_samples: int | None = None,
     ) -> None:
-        super().__init__(transforms, to_rgb)
-        self.data_path = os.fspath(data_path)
-        self.reader = LmdbReader(self.data_path)
-        self._len = len(self.reader)
+        super().__init__(data_path, transforms, to_rgb)
         if num_samples is not None:
             if int(num_samples) > self._len:
                 logger.warning(
@@ -97,40 +68,13 @@ class CityscapesFromLMDB(_SegDataset):
                 )
             self._len = min(int(num_samples), self._len)
 
-    def __len__(self) -> int:
-        return self._len
-
-    def __getitem__(self, idx: int) -> dict:
-        tune_malloc()
-        idx = self._index(idx)
-        return read_lmdb_item(self.reader, idx, partial(self._decode, idx), self.transforms)
-
-    def _load(self, idx: int) -> dict:
-        idx = self._index(idx)
-        with self.reader.view(idx) as value:
-            return self._decode(idx, value, copy=True)
-
-    def _index(self, idx: int) -> int:
-        if idx < 0:
-            idx += len(self)
-        if not 0 <= idx < len(self):
-            raise IndexError(f"{self.data_path}: index {idx} out of range for {len(self)}")
-        return idx
-
-    def _decode(self, idx: int, value: Any, copy: bool) -> dict:
-        where = f"{self.data_path} key {index_key(idx)!r}"
+    def _decode_record(self, value: Any, idx: int, where: str, copy: bool) -> dict:
         s = decode_sample(value, self.to_rgb, where=where, copy=copy)
         return {"img": s.img, "gt_seg": s.gt_seg, "img_name": s.img_name or str(idx)}
 
-    def __repr__(self) -> str:
-        return (
-            f"CityscapesFromLMDB(data_path={self.data_path!r}, len={len(self)}, "
-            f"transforms={self.transforms!r})"
-        )
-
 
 @OBJECT_REGISTRY.register
-class CityscapesFromImage(_SegDataset):
+class CityscapesFromImage(SampleDataset):
     """Cityscapes read from the raw ``leftImg8bit/`` + ``gtFine/`` tree.
 
     Args:
@@ -143,8 +87,7 @@ class CityscapesFromImage(_SegDataset):
     def __init__(
         self, data_path: str, split: str = "val", transforms: Transforms = None, to_rgb: bool = True
     ) -> None:
-        super().__init__(transforms, to_rgb)
-        self.data_path = os.fspath(data_path)
+        super().__init__(data_path, transforms, to_rgb)
         self.split = split
         self.layout = CityscapesLayout(self.data_path)
         self.samples = self.layout.samples(split)
@@ -157,8 +100,5 @@ class CityscapesFromImage(_SegDataset):
         img, label = self.layout.read_sample(sample, self.to_rgb)
         return {"img": img, "gt_seg": label, "img_name": sample.name}
 
-    def __repr__(self) -> str:
-        return (
-            f"CityscapesFromImage(data_path={self.data_path!r}, split={self.split!r}, "
-            f"len={len(self)}, transforms={self.transforms!r})"
-        )
+    def _repr_source(self) -> str:
+        return f"split={self.split!r}, "

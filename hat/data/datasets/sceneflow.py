@@ -12,44 +12,18 @@ resampling transform, see ``ToTensor``), ``gt_disp`` (1, H, W) float32.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
-from functools import partial
 from typing import Any
 
-import torch.utils.data as tud
-
 from hat.data.codecs.sceneflow import decode_sample
-from hat.data.datasets.lmdb_item import read_lmdb_item
-from hat.data.memory import tune_malloc
-from hat.data.pack_type.lmdb import LmdbReader, index_key
+from hat.data.datasets.base import LmdbRecordDataset, SampleDataset, Transforms
 from hat.data.readers.sceneflow_layout import SceneFlowLayout
-from hat.data.transforms.compose import build_transforms
 from hat.registry import OBJECT_REGISTRY
 
 __all__ = ["SceneFlow", "SceneFlowFromImage"]
 
-Transforms = Callable[[Any], Any] | Sequence[Any] | None
-
-
-class _StereoDataset(tud.Dataset):
-    """Shared by both readers: transforms, and allocator tuning on the first item per process."""
-
-    def __init__(self, transforms: Transforms, to_rgb: bool) -> None:
-        self.transforms = build_transforms(transforms)
-        self.to_rgb = to_rgb
-
-    def __getitem__(self, idx: int) -> dict:
-        tune_malloc()  # once per process (a DataLoader worker is a process): see hat.data.memory
-        item = self._load(idx)
-        return self.transforms(item) if self.transforms is not None else item
-
-    def _load(self, idx: int) -> dict:
-        raise NotImplementedError
-
 
 @OBJECT_REGISTRY.register
-class SceneFlow(_StereoDataset):
+class SceneFlow(LmdbRecordDataset):
     """SceneFlow packed by :class:`~hat.data.packers.sceneflow.SceneFlowPacker`.
 
     Each item is decoded straight from the memory map with one copy of each array (none, when
@@ -61,40 +35,13 @@ class SceneFlow(_StereoDataset):
         to_rgb: images in RGB order (else BGR).
     """
 
-    def __init__(self, data_path: str, transforms: Transforms = None, to_rgb: bool = True) -> None:
-        super().__init__(transforms, to_rgb)
-        self.data_path = os.fspath(data_path)
-        self.reader = LmdbReader(self.data_path)
-
-    def __len__(self) -> int:
-        return len(self.reader)
-
-    def __getitem__(self, idx: int) -> dict:
-        tune_malloc()
-        if idx < 0:
-            idx += len(self)
-        return read_lmdb_item(self.reader, idx, partial(self._decode, idx), self.transforms)
-
-    def _load(self, idx: int) -> dict:
-        if idx < 0:
-            idx += len(self)
-        with self.reader.view(idx) as value:
-            return self._decode(idx, value, copy=True)
-
-    def _decode(self, idx: int, value: Any, copy: bool) -> dict:
-        where = f"{self.data_path} key {index_key(idx)!r}"
+    def _decode_record(self, value: Any, idx: int, where: str, copy: bool) -> dict:
         s = decode_sample(value, self.to_rgb, where=where, copy=copy)
         return {"img": [s.left, s.right], "gt_disp": s.disp, "img_name": s.img_name}
 
-    def __repr__(self) -> str:
-        return (
-            f"SceneFlow(data_path={self.data_path!r}, len={len(self)}, "
-            f"transforms={self.transforms!r})"
-        )
-
 
 @OBJECT_REGISTRY.register
-class SceneFlowFromImage(_StereoDataset):
+class SceneFlowFromImage(SampleDataset):
     """SceneFlow read from the raw tree (PNG frames + PFM disparities) through a list file.
 
     Args:
@@ -118,11 +65,10 @@ class SceneFlowFromImage(_StereoDataset):
         data_dir: str | None = None,
         list_file: str | None = None,
     ) -> None:
-        super().__init__(transforms, to_rgb)
         root = data_path if data_path is not None else data_dir
         if root is None:
             raise ValueError("SceneFlowFromImage: data_path (the SceneFlow root) is required")
-        self.data_path = os.fspath(root)
+        super().__init__(root, transforms, to_rgb)
         self.data_list = data_list if data_list is not None else list_file
         self.split = split
         self.layout = SceneFlowLayout(self.data_path)
@@ -136,9 +82,6 @@ class SceneFlowFromImage(_StereoDataset):
         left, right, disp = self.layout.read_sample(entry, self.to_rgb)
         return {"img": [left, right], "gt_disp": disp, "img_name": entry.left}
 
-    def __repr__(self) -> str:
+    def _repr_source(self) -> str:
         source = self.data_list if self.data_list is not None else f"split={self.split!r}"
-        return (
-            f"SceneFlowFromImage(data_path={self.data_path!r}, {source}, len={len(self)}, "
-            f"transforms={self.transforms!r})"
-        )
+        return f"{source}, "
