@@ -10,13 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tqdm import tqdm
-
 from hat.data.codecs.cityscapes import IMG_FORMATS, encode_sample
-from hat.data.pack_type import check_pack_type
-from hat.data.pack_type.lmdb import LmdbWriter
-from hat.data.packers.pool import reader_pool
-from hat.data.packers.target import make_receiving_dir, split_lmdb_path
+from hat.data.packers.base import SamplePacker
 from hat.data.readers.cityscapes_layout import SPLITS, CityscapesLayout, CityscapesSample
 
 __all__ = ["CityscapesPacker", "load_sample_value"]
@@ -47,17 +42,7 @@ def load_sample_value(
     return value
 
 
-class _Worker:
-    """Picklable callable for the pool: sample -> value dict."""
-
-    def __init__(self, layout: CityscapesLayout, img_format: str) -> None:
-        self.layout, self.img_format = layout, img_format
-
-    def __call__(self, sample: CityscapesSample) -> dict[str, Any]:
-        return load_sample_value(self.layout, sample, self.img_format)
-
-
-class CityscapesPacker:
+class CityscapesPacker(SamplePacker):
     """Pack split ``split_name`` of the raw Cityscapes tree at ``src_data_dir``.
 
     Args:
@@ -74,6 +59,9 @@ class CityscapesPacker:
         image_size: expected ``(H, W)`` of every image; None accepts any size.
     """
 
+    load_value = staticmethod(load_sample_value)
+    unit = "img"
+
     def __init__(
         self,
         src_data_dir: str,
@@ -86,37 +74,18 @@ class CityscapesPacker:
         num_samples: int | None = None,
         image_size: tuple[int, int] | None = None,
     ) -> None:
-        self.pack_type = check_pack_type(pack_type)
-        if split_name not in SPLITS:
-            raise ValueError(f"unknown split {split_name!r}: expected one of {SPLITS}")
-        if img_format not in IMG_FORMATS:
-            raise ValueError(f"unknown img_format {img_format!r}: expected one of {IMG_FORMATS}")
+        super().__init__(
+            src_data_dir,
+            target_data_dir,
+            split_name,
+            num_workers,
+            pack_type,
+            img_format,
+            overwrite,
+            splits=SPLITS,
+            img_formats=IMG_FORMATS,
+        )
         self.layout = CityscapesLayout(src_data_dir, image_size)
-        self.split_name = split_name
-        self.target = split_lmdb_path(src_data_dir, target_data_dir, split_name)
-        self.num_workers = max(0, int(num_workers))
-        self.img_format = img_format
-        self.overwrite = overwrite
         self.samples = self.layout.samples(split_name)
         if num_samples is not None:
             self.samples = self.samples[: int(num_samples)]
-
-    def __call__(self) -> int:
-        """Pack; return the number of samples written."""
-        worker = _Worker(self.layout, self.img_format)
-        desc = f"pack {self.split_name} -> {self.target}"
-        total = len(self.samples)
-        make_receiving_dir(self.target)
-        with LmdbWriter(self.target, overwrite=self.overwrite, commit_every=16) as writer:
-            if self.num_workers <= 1:
-                for value in tqdm(map(worker, self.samples), total=total, desc=desc, unit="img"):
-                    writer.append(value)
-            else:
-                with reader_pool(self.num_workers) as pool:
-                    values = pool.imap(worker, self.samples, chunksize=2)
-                    for value in tqdm(values, total=total, desc=desc, unit="img"):
-                        writer.append(value)
-            count = len(writer)
-        return count
-
-    run = __call__

@@ -9,13 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tqdm import tqdm
-
 from hat.data.codecs.flyingchairs import IMG_FORMATS, encode_pair
-from hat.data.pack_type import check_pack_type
-from hat.data.pack_type.lmdb import LmdbWriter
-from hat.data.packers.pool import reader_pool
-from hat.data.packers.target import make_receiving_dir, split_lmdb_path
+from hat.data.packers.base import SamplePacker
 from hat.data.readers.flyingchairs_layout import SPLIT_LABELS, FlyingChairsLayout
 
 __all__ = ["FlyingChairsPacker", "load_pair_value"]
@@ -29,17 +24,7 @@ def load_pair_value(
     return encode_pair(img1, img2, flow, pair_id, img_format)
 
 
-class _Worker:
-    """Picklable callable for the pool: pair id -> value dict."""
-
-    def __init__(self, layout: FlyingChairsLayout, img_format: str) -> None:
-        self.layout, self.img_format = layout, img_format
-
-    def __call__(self, pair_id: int) -> dict[str, Any]:
-        return load_pair_value(self.layout, pair_id, self.img_format)
-
-
-class FlyingChairsPacker:
+class FlyingChairsPacker(SamplePacker):
     """Pack split ``split_name`` of the raw FlyingChairs at ``src_data_dir``.
 
     Args:
@@ -55,6 +40,11 @@ class FlyingChairsPacker:
         num_samples: pack only the first N pairs of the split (for quick experiments).
     """
 
+    load_value = staticmethod(load_pair_value)
+    unit = "pair"
+    chunksize = 4
+    commit_every = 64
+
     def __init__(
         self,
         src_data_dir: str,
@@ -66,41 +56,20 @@ class FlyingChairsPacker:
         overwrite: bool = False,
         num_samples: int | None = None,
     ) -> None:
-        self.pack_type = check_pack_type(pack_type)
-        if split_name not in SPLIT_LABELS:
-            raise ValueError(
-                f"unknown split {split_name!r}: expected one of {sorted(SPLIT_LABELS)}"
-            )
-        if img_format not in IMG_FORMATS:
-            raise ValueError(f"unknown img_format {img_format!r}: expected one of {IMG_FORMATS}")
+        super().__init__(
+            src_data_dir,
+            target_data_dir,
+            split_name,
+            num_workers,
+            pack_type,
+            img_format,
+            overwrite,
+            splits=sorted(SPLIT_LABELS),
+            img_formats=IMG_FORMATS,
+        )
         self.layout = FlyingChairsLayout(src_data_dir)
-        self.split_name = split_name
-        self.target = split_lmdb_path(src_data_dir, target_data_dir, split_name)
-        self.num_workers = max(0, int(num_workers))
-        self.img_format = img_format
-        self.overwrite = overwrite
-        self.pair_ids = self.layout.pair_ids(split_name)
+        self.samples = self.layout.pair_ids(split_name)
         if num_samples is not None:
-            self.pair_ids = self.pair_ids[: int(num_samples)]
-        if not self.pair_ids:
+            self.samples = self.samples[: int(num_samples)]
+        if not self.samples:
             raise ValueError(f"{self.layout.split_file}: the {split_name!r} split is empty")
-
-    def __call__(self) -> int:
-        """Pack; return the number of samples written."""
-        worker = _Worker(self.layout, self.img_format)
-        desc = f"pack {self.split_name} -> {self.target}"
-        make_receiving_dir(self.target)
-        with LmdbWriter(self.target, overwrite=self.overwrite) as writer:
-            if self.num_workers <= 1:
-                values = map(worker, self.pair_ids)
-                for value in tqdm(values, total=len(self.pair_ids), desc=desc, unit="pair"):
-                    writer.append(value)
-            else:
-                with reader_pool(self.num_workers) as pool:
-                    values = pool.imap(worker, self.pair_ids, chunksize=4)
-                    for value in tqdm(values, total=len(self.pair_ids), desc=desc, unit="pair"):
-                        writer.append(value)
-            count = len(writer)
-        return count
-
-    run = __call__
