@@ -15,7 +15,14 @@ import numpy as np
 
 from hat.data.errors import CorruptFileError
 
-__all__ = ["IMG_FORMATS", "as_float32", "decode_img", "frombuffer"]
+__all__ = [
+    "IMG_FORMATS",
+    "as_float32",
+    "decode_img",
+    "decode_rgb_png",
+    "encode_rgb_png",
+    "frombuffer",
+]
 
 IMG_FORMATS = ("raw", "png")
 
@@ -67,3 +74,21 @@ def decode_img(
             )
         return cv2.cvtColor(img, cv2.COLOR_BGR2RGB, dst=img) if to_rgb else img
     raise CorruptFileError(f"{where}: unknown img_format {fmt!r}: expected one of {IMG_FORMATS}")
+
+
+def encode_rgb_png(img_rgb: np.ndarray) -> bytes:
+    """A PNG file (fast compression, level 1) of an ``(H, W, 3)`` uint8 RGB image."""
+    bgr = np.ascontiguousarray(img_rgb[..., ::-1])
+    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def decode_rgb_png(buf: bytes | memoryview, to_rgb: bool) -> np.ndarray | None:
+    """A PNG encoded by ``cv2.imencode`` from an RGB array (as Horizon's HAT stored images):
+    ``imdecode`` gives RGB back, reversed to BGR unless ``to_rgb``; None if undecodable."""
+    img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        return None
+    return img if to_rgb else np.ascontiguousarray(img[..., ::-1])

@@ -29,7 +29,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hat.data.codecs.arrays import decode_img
+from hat.data.codecs.arrays import decode_img, decode_rgb_png
+from hat.data.codecs.record import check_img_format, check_schema, record_fields
 from hat.data.errors import CorruptFileError
 from hat.data.readers.cityscapes_layout import check_label_array
 
@@ -63,8 +64,7 @@ def encode_sample(
     ``where`` / ``label_where`` (the image / label paths) name the files in error messages.
     """
     label_where = label_where or f"{where} label"
-    if img_format not in IMG_FORMATS:
-        raise ValueError(f"unknown img_format {img_format!r}: expected one of {IMG_FORMATS}")
+    check_img_format(img_format, IMG_FORMATS)
     img = _imdecode(img_png, cv2.IMREAD_COLOR)
     if img is None or img.ndim != 3 or img.dtype != np.uint8:
         got = None if img is None else f"{img.shape} {img.dtype}"
@@ -105,20 +105,14 @@ def decode_sample(value: Any, to_rgb: bool = True, where: str = "", copy: bool =
     """
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _decode_hat_blob(value, to_rgb, where)
-    if not isinstance(value, dict) or value.get("schema") != SCHEMA:
-        got = value.get("schema") if isinstance(value, dict) else type(value).__name__
-        raise CorruptFileError(
-            f"{where}: not a Cityscapes value: expected schema {SCHEMA!r}, got {got!r}"
-        )
-    try:
+    check_schema(value, SCHEMA, "Cityscapes", where)
+    with record_fields("Cityscapes", where):
         height, width = value["shape"]
         img = decode_img(value["img"], value["img_format"], height, width, to_rgb, copy, where)
         label = check_label_array(_imdecode(value["gt_seg"], cv2.IMREAD_UNCHANGED), where)
         if label.shape != (height, width):
             raise CorruptFileError(f"{where}: label is {label.shape}, expected {(height, width)}")
         return SegSample(img, label, str(value["img_name"]), str(value.get("city", "")))
-    except KeyError as exc:
-        raise CorruptFileError(f"{where}: Cityscapes value lacks field {exc.args[0]!r}") from None
 
 
 def _decode_hat_blob(blob: bytes | bytearray | memoryview, to_rgb: bool, where: str) -> SegSample:
@@ -131,10 +125,8 @@ def _decode_hat_blob(blob: bytes | bytearray | memoryview, to_rgb: bool, where: 
         raise CorruptFileError(
             f"{where}: HAT blob of {len(blob)} bytes cannot hold a {width}x{height} label and a PNG"
         )
-    img = _imdecode(blob[4 : len(blob) - label_size], cv2.IMREAD_COLOR)
+    img = decode_rgb_png(blob[4 : len(blob) - label_size], to_rgb)
     if img is None or img.shape[:2] != (height, width):
         raise CorruptFileError(f"{where}: HAT blob holds an undecodable or mis-sized PNG")
-    # HAT encoded RGB arrays with cv2.imencode, so imdecode gives RGB back
-    img = img if to_rgb else np.ascontiguousarray(img[..., ::-1])
     label = np.frombuffer(blob, np.uint8, offset=len(blob) - label_size).reshape(height, width)
     return SegSample(img, label.copy(), "", "")

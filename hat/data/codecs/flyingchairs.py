@@ -25,10 +25,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
-from hat.data.codecs.arrays import as_float32, decode_img, frombuffer
+from hat.data.codecs.arrays import (
+    as_float32,
+    decode_img,
+    decode_rgb_png,
+    encode_rgb_png,
+    frombuffer,
+)
+from hat.data.codecs.record import check_img_format, check_rgb_images, check_schema, record_fields
 from hat.data.errors import CorruptFileError
 
 __all__ = ["IMG_FORMATS", "SCHEMA", "FlowPair", "decode_pair", "encode_pair"]
@@ -55,19 +61,14 @@ def encode_pair(
     img_format: str = "raw",
 ) -> dict[str, Any]:
     """Build the msgpack-ready value dict from RGB images and flow."""
-    if img_format not in IMG_FORMATS:
-        raise ValueError(f"unknown img_format {img_format!r}: expected one of {IMG_FORMATS}")
+    check_img_format(img_format, IMG_FORMATS)
     height, width = flow.shape[:2]
-    for name, img in (("img1", img1_rgb), ("img2", img2_rgb)):
-        if img.shape != (height, width, 3) or img.dtype != np.uint8:
-            raise ValueError(
-                f"pair {img_name}: {name} is {img.shape} {img.dtype}, expected "
-                f"({height}, {width}, 3) uint8 to match the flow {flow.shape}"
-            )
+    images = (("img1", img1_rgb), ("img2", img2_rgb))
+    check_rgb_images(images, (height, width), f"pair {img_name}", f"flow {flow.shape}")
     if img_format == "raw":
         enc1, enc2 = (np.ascontiguousarray(i).tobytes() for i in (img1_rgb, img2_rgb))
     else:
-        enc1, enc2 = (_png(i[..., ::-1]) for i in (img1_rgb, img2_rgb))
+        enc1, enc2 = (encode_rgb_png(i) for i in (img1_rgb, img2_rgb))
     return {
         "schema": SCHEMA,
         "img_name": int(img_name),
@@ -77,13 +78,6 @@ def encode_pair(
         "img2": enc2,
         "flow": np.ascontiguousarray(flow, dtype="<f4").tobytes(),
     }
-
-
-def _png(img_bgr: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(img_bgr), [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    return buf.tobytes()
 
 
 def decode_pair(value: Any, to_rgb: bool = True, where: str = "", copy: bool = True) -> FlowPair:
@@ -98,12 +92,8 @@ def decode_pair(value: Any, to_rgb: bool = True, where: str = "", copy: bool = T
     """
     if isinstance(value, (bytes, memoryview)):
         return _decode_hat_blob(value, to_rgb, where)
-    if not isinstance(value, dict) or value.get("schema") != SCHEMA:
-        got = value.get("schema") if isinstance(value, dict) else type(value).__name__
-        raise CorruptFileError(
-            f"{where}: not a FlyingChairs value: expected schema {SCHEMA!r}, got {got!r}"
-        )
-    try:
+    check_schema(value, SCHEMA, "FlyingChairs", where)
+    with record_fields("FlyingChairs", where):
         height, width = value["shape"]
         fmt = value["img_format"]
         imgs = [
@@ -112,8 +102,6 @@ def decode_pair(value: Any, to_rgb: bool = True, where: str = "", copy: bool = T
         ]
         flow = frombuffer(value["flow"], "<f4", (height, width, 2), f"{where} flow")
         return FlowPair(imgs[0], imgs[1], as_float32(flow, copy), int(value["img_name"]))
-    except KeyError as exc:
-        raise CorruptFileError(f"{where}: FlyingChairs value lacks field {exc.args[0]!r}") from None
 
 
 def _decode_hat_blob(blob: bytes | memoryview, to_rgb: bool, where: str) -> FlowPair:
@@ -132,10 +120,9 @@ def _decode_hat_blob(blob: bytes | memoryview, to_rgb: bool, where: str) -> Flow
         )
     imgs = []
     for start, n in ((header, len1), (header + len1, len2)):
-        # HAT encoded RGB arrays with cv2.imencode, so imdecode gives RGB back
-        img = cv2.imdecode(np.frombuffer(blob, np.uint8, count=n, offset=start), cv2.IMREAD_COLOR)
+        img = decode_rgb_png(blob[start : start + n], to_rgb)
         if img is None:
             raise CorruptFileError(f"{where}: HAT blob holds an undecodable PNG")
-        imgs.append(img if to_rgb else np.ascontiguousarray(img[..., ::-1]))
+        imgs.append(img)
     flow = np.frombuffer(blob, "<f8", offset=header + len1 + len2).reshape(height, width, ch)
     return FlowPair(imgs[0], imgs[1], flow[..., :2].astype(np.float32), name)

@@ -25,10 +25,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
-from hat.data.codecs.arrays import as_float32, decode_img, frombuffer
+from hat.data.codecs.arrays import (
+    as_float32,
+    decode_img,
+    decode_rgb_png,
+    encode_rgb_png,
+    frombuffer,
+)
+from hat.data.codecs.record import check_img_format, check_rgb_images, check_schema, record_fields
 from hat.data.errors import CorruptFileError
 
 __all__ = ["IMG_FORMATS", "SCHEMA", "StereoSample", "decode_sample", "encode_sample"]
@@ -63,22 +69,17 @@ def encode_sample(
     decoded by the caller into the arrays given) are stored as they are when they are PNGs;
     otherwise the arrays are PNG-encoded.
     """
-    if img_format not in IMG_FORMATS:
-        raise ValueError(f"unknown img_format {img_format!r}: expected one of {IMG_FORMATS}")
+    check_img_format(img_format, IMG_FORMATS)
     if disp.ndim != 2:
         raise ValueError(f"sample {img_name}: disparity is {disp.shape}, expected (H, W)")
     height, width = disp.shape
-    for name, img in (("left", left_rgb), ("right", right_rgb)):
-        if img.shape != (height, width, 3) or img.dtype != np.uint8:
-            raise ValueError(
-                f"sample {img_name}: {name} image is {img.shape} {img.dtype}, expected "
-                f"({height}, {width}, 3) uint8 to match the disparity {disp.shape}"
-            )
+    images = (("left image", left_rgb), ("right image", right_rgb))
+    check_rgb_images(images, (height, width), f"sample {img_name}", f"disparity {disp.shape}")
     if img_format == "raw":
         enc = [np.ascontiguousarray(i).tobytes() for i in (left_rgb, right_rgb)]
     else:
         enc = [
-            bytes(f) if f is not None and bytes(f[:8]) == _PNG_SIGNATURE else _png(img)
+            bytes(f) if f is not None and bytes(f[:8]) == _PNG_SIGNATURE else encode_rgb_png(img)
             for f, img in ((left_file, left_rgb), (right_file, right_rgb))
         ]
     return {
@@ -90,14 +91,6 @@ def encode_sample(
         "img_right": enc[1],
         "gt_disp": np.ascontiguousarray(disp, dtype="<f4").tobytes(),
     }
-
-
-def _png(img_rgb: np.ndarray) -> bytes:
-    bgr = np.ascontiguousarray(img_rgb[..., ::-1])
-    ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    return buf.tobytes()
 
 
 def decode_sample(
@@ -114,12 +107,8 @@ def decode_sample(
     """
     if isinstance(value, dict) and "schema" not in value and "img_left" in value:
         return _decode_hat_dict(value, to_rgb, where, copy)
-    if not isinstance(value, dict) or value.get("schema") != SCHEMA:
-        got = value.get("schema") if isinstance(value, dict) else type(value).__name__
-        raise CorruptFileError(
-            f"{where}: not a SceneFlow value: expected schema {SCHEMA!r}, got {got!r}"
-        )
-    try:
+    check_schema(value, SCHEMA, "SceneFlow", where)
+    with record_fields("SceneFlow", where):
         height, width = value["shape"]
         fmt = value["img_format"]
         left, right = (
@@ -128,18 +117,16 @@ def decode_sample(
         )
         disp = frombuffer(value["gt_disp"], "<f4", (height, width), f"{where} gt_disp")
         return StereoSample(left, right, as_float32(disp, copy), str(value["img_name"]))
-    except KeyError as exc:
-        raise CorruptFileError(f"{where}: SceneFlow value lacks field {exc.args[0]!r}") from None
 
 
 def _decode_hat_dict(value: dict, to_rgb: bool, where: str, copy: bool) -> StereoSample:
     """HAT's value: PNGs encoded from RGB arrays (so ``imdecode`` gives RGB), float32 disparity."""
     imgs = []
     for key in ("img_left", "img_right"):
-        img = cv2.imdecode(np.frombuffer(value[key], np.uint8), cv2.IMREAD_COLOR)
+        img = decode_rgb_png(value[key], to_rgb)
         if img is None:
             raise CorruptFileError(f"{where}: HAT value's {key} is not a decodable PNG")
-        imgs.append(img if to_rgb else np.ascontiguousarray(img[..., ::-1]))
+        imgs.append(img)
     height, width = imgs[0].shape[:2]
     if "gt_disp" not in value:
         raise CorruptFileError(f"{where}: HAT SceneFlow value lacks field 'gt_disp'")
