@@ -33,6 +33,7 @@ from tqdm import tqdm
 from hat.data.readers.flo import write_flo
 from hat.data.readers.flyingchairs_layout import RELEASE_DIR, SPLIT_FILE_NAME
 from hat.data.readers.image import write_ppm
+from hat.data.synthetic.layer_render import render_layers
 
 __all__ = ["SyntheticPair", "check_pair", "make_flyingchairs", "render_pair"]
 
@@ -145,46 +146,13 @@ def _layers(rng: np.random.Generator, h: int, w: int, max_translation: float) ->
     return layers
 
 
-def _render(
-    layers: list[_Layer], to_frame: list[np.ndarray], h: int, w: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Paint the layers (texture coords -> frame by ``to_frame[i]``); return image and layer ids."""
-    img = np.zeros((h, w, 3), np.float32)
-    labels = np.zeros((h, w), np.int32)
-    for i, (layer, m) in enumerate(zip(layers, to_frame)):
-        mat = m[:2].astype(np.float64)
-        if layer.mask is None:
-            img[:] = cv2.warpAffine(
-                layer.texture,
-                mat,
-                (w, h),
-                flags=cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_REFLECT_101,
-            )
-            continue
-        cover = (
-            cv2.warpAffine(
-                layer.mask, mat, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
-            )
-            > 0.5
-        )
-        if not cover.any():
-            continue
-        tex = cv2.warpAffine(
-            layer.texture, mat, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
-        )
-        img[cover] = tex[cover]
-        labels[cover] = i
-    return img, labels
-
-
 def render_pair(
     rng: np.random.Generator, height: int = 384, width: int = 512, max_translation: float = 20.0
 ) -> SyntheticPair:
     """Render one pair with exact forward flow (see the module docstring)."""
     layers = _layers(rng, height, width, max_translation)
-    img1, lab1 = _render(layers, [ly.placement for ly in layers], height, width)
-    img2, lab2 = _render(layers, [ly.motion @ ly.placement for ly in layers], height, width)
+    img1, lab1 = render_layers(layers, [ly.placement for ly in layers], height, width)
+    img2, lab2 = render_layers(layers, [ly.motion @ ly.placement for ly in layers], height, width)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
     flow = np.zeros((height, width, 2), np.float64)
     for i, layer in enumerate(layers):

@@ -20,6 +20,8 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from hat.data.synthetic.layer_render import render_layers
+
 __all__ = [
     "StereoLayer",
     "StereoPair",
@@ -92,27 +94,6 @@ def order_layers(layers: list[StereoLayer], limit: float, gap: float = 0.5) -> l
     return kept
 
 
-def _render(
-    layers: list[StereoLayer], to_frame: list[np.ndarray], h: int, w: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Paint the layers (texture coords -> frame by ``to_frame[i]``); return image and layer ids."""
-    img = np.zeros((h, w, 3), np.float32)
-    labels = np.zeros((h, w), np.int32)
-    for i, (layer, m) in enumerate(zip(layers, to_frame)):
-        mat = m[:2].astype(np.float64)
-        tex = cv2.warpAffine(
-            layer.texture, mat, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
-        )
-        if layer.mask is None:
-            img[:] = tex
-            labels[:] = i
-            continue
-        cover = cv2.warpAffine(layer.mask, mat, (w, h), flags=cv2.INTER_LINEAR) > 0.5
-        img[cover] = tex[cover]
-        labels[cover] = i
-    return img, labels
-
-
 def _camera(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     """A camera's response: small gain and offset, sensor noise, 8-bit quantisation."""
     gain, offset = rng.uniform(0.98, 1.02), rng.uniform(-2, 2)
@@ -124,8 +105,8 @@ def render_stereo(
     rng: np.random.Generator, layers: list[StereoLayer], h: int, w: int
 ) -> StereoPair:
     """Render ordered ``layers`` (see :func:`order_layers`) for both cameras."""
-    left, lab_l = _render(layers, [ly.placement for ly in layers], h, w)
-    right, lab_r = _render(layers, [ly.right_map() @ ly.placement for ly in layers], h, w)
+    left, lab_l = render_layers(layers, [ly.placement for ly in layers], h, w)
+    right, lab_r = render_layers(layers, [ly.right_map() @ ly.placement for ly in layers], h, w)
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     planes = np.array([ly.plane for ly in layers], np.float64)[lab_l]  # (h, w, 3)
     disp = (planes[..., 0] + planes[..., 1] * xs + planes[..., 2] * ys).astype(np.float32)
