@@ -19,6 +19,7 @@ reports, the ranks exit silently with the signal's code.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -32,6 +33,7 @@ __all__ = ["Terminated", "handle_sigterm", "termination_requested", "run_rank_qu
 
 _requested: list[int] = []  # signals received since handle_sigterm()
 _wakeup: list[socket.socket] = []  # the watch thread's socket pair, once started
+_exiting: list[bool] = []  # set by an exit hook: the interpreter is shutting down
 
 
 class Terminated(KeyboardInterrupt):
@@ -50,6 +52,10 @@ def handle_sigterm(force_after_s: float | None = None, prog: str = "") -> None:
     if threading.current_thread() is not threading.main_thread():
         return
     signal.signal(signal.SIGTERM, _on_signal)
+    if not _exiting:
+        # Registered after torch's own exit hooks, so it runs before them (LIFO).
+        atexit.register(_exiting.append, True)
+        _exiting.append(False)
     if force_after_s is not None and not _wakeup:
         _start_watch(force_after_s, prog)
 
@@ -113,5 +119,9 @@ def _reset_in_child() -> None:
 def _on_signal(signum: int, frame: Any) -> None:
     first = not _requested
     _requested.append(signum)
+    if _exiting[-1:] == [True] or sys.is_finalizing():
+        # The work is over and the interpreter is running its exit hooks: raising here would
+        # print a traceback from inside whichever hook runs; the process ends by itself.
+        return
     if first:
         raise Terminated(signum)
