@@ -575,16 +575,15 @@ def _paint_end_face(
     def p(u: float, v: float) -> tuple[float, float]:  # u: metres from centre, v: up
         return cx + u * s, by - v * s
 
+    def box(u0: float, u1: float, v0: float, v1: float) -> list[tuple[float, float]]:
+        """The rectangle (u0, v0), (u1, v0), (u1, v1), (u0, v1) in image pixels."""
+        return [p(u0, v0), p(u1, v0), p(u1, v1), p(u0, v1)]
+
     body = cv.solid(color, fine=3, med=0.04, shade=(by - height * s, height * s))
     glass = jitter_color(rng, GLASS, 0.3)
     if kind == "car":
         belt = 0.55 * height
-        cv.paint_poly(
-            [p(-width / 2, 0.2), p(width / 2, 0.2), p(width / 2, belt), p(-width / 2, belt)],
-            lid,
-            body,
-            inst,
-        )
+        cv.paint_poly(box(-width / 2, width / 2, 0.2, belt), lid, body, inst)
         cab = [
             p(-width / 2 + 0.05, belt),
             p(width / 2 - 0.05, belt),
@@ -600,66 +599,24 @@ def _paint_end_face(
         ]
         cv.paint_poly(win, lid, glass, inst)
         for sign in (-1, 1):
-            cv.paint_poly(
-                [
-                    p(sign * (width / 2 - 0.02), 0),
-                    p(sign * (width / 2 - 0.3), 0),
-                    p(sign * (width / 2 - 0.3), 0.35),
-                    p(sign * (width / 2 - 0.02), 0.35),
-                ],
-                lid,
-                (20, 20, 20),
-                inst,
-            )
+            wheel = box(sign * (width / 2 - 0.02), sign * (width / 2 - 0.3), 0, 0.35)
+            cv.paint_poly(wheel, lid, (20, 20, 20), inst)
     else:
         top = height - (0.15 if kind == "train" else 0.0)
-        cv.paint_poly(
-            [p(-width / 2, 0.15), p(width / 2, 0.15), p(width / 2, top), p(-width / 2, top)],
-            lid,
-            body,
-            inst,
-        )
+        cv.paint_poly(box(-width / 2, width / 2, 0.15, top), lid, body, inst)
         if kind == "train":
             cv.paint_ellipse(p(0, top), (hw, 0.25 * s), lid, body, inst)
         if facing_camera or kind != "truck":
             w0 = 0.45 if kind == "truck" else 0.5
-            cv.paint_poly(
-                [
-                    p(-width / 2 + 0.15, w0 * height),
-                    p(width / 2 - 0.15, w0 * height),
-                    p(width / 2 - 0.15, 0.88 * height),
-                    p(-width / 2 + 0.15, 0.88 * height),
-                ],
-                lid,
-                glass,
-                inst,
-            )
+            window = box(-width / 2 + 0.15, width / 2 - 0.15, w0 * height, 0.88 * height)
+            cv.paint_poly(window, lid, glass, inst)
         if kind == "bus" and facing_camera:  # destination display
-            cv.paint_poly(
-                [
-                    p(-0.8, 0.9 * height),
-                    p(0.8, 0.9 * height),
-                    p(0.8, 0.97 * height),
-                    p(-0.8, 0.97 * height),
-                ],
-                lid,
-                (240, 150, 30),
-                inst,
-            )
+            cv.paint_poly(box(-0.8, 0.8, 0.9 * height, 0.97 * height), lid, (240, 150, 30), inst)
         if kind == "truck" and not facing_camera:  # cargo doors
             cv.paint_line(p(0, 0.2), p(0, top - 0.1), max(0.05 * s, 1.0), lid, color * 0.6, inst)
         for sign in (-1, 1):
-            cv.paint_poly(
-                [
-                    p(sign * (width / 2 - 0.05), 0),
-                    p(sign * (width / 2 - 0.45), 0),
-                    p(sign * (width / 2 - 0.45), 0.5),
-                    p(sign * (width / 2 - 0.05), 0.5),
-                ],
-                lid,
-                (20, 20, 20),
-                inst,
-            )
+            wheel = box(sign * (width / 2 - 0.05), sign * (width / 2 - 0.45), 0, 0.5)
+            cv.paint_poly(wheel, lid, (20, 20, 20), inst)
     light = (250, 245, 220) if facing_camera else (210, 30, 30)
     for sign in (-1, 1):
         cx0 = sign * (width / 2 - 0.25)

@@ -34,6 +34,7 @@ from hat.data.readers.flo import write_flo
 from hat.data.readers.flyingchairs_layout import RELEASE_DIR, SPLIT_FILE_NAME
 from hat.data.readers.image import write_ppm
 from hat.data.synthetic.layer_render import render_layers
+from hat.data.synthetic.warp_check import warp_errors
 
 __all__ = ["SyntheticPair", "check_pair", "make_flyingchairs", "render_pair"]
 
@@ -196,17 +197,7 @@ def check_pair(
     mask = (map_x >= 0) & (map_x <= w - 1) & (map_y >= 0) & (map_y <= h - 1)
     if valid is not None:
         mask &= valid
-    if not mask.any():
-        raise ValueError("check_pair: no valid pixel to compare")
-    ref = img1.astype(np.float32)
-    warp_mae = float(np.abs(warped - ref)[mask].mean())
-    nowarp_mae = float(np.abs(img2.astype(np.float32) - ref)[mask].mean())
-    return {
-        "warp_mae": warp_mae,
-        "nowarp_mae": nowarp_mae,
-        "ratio": warp_mae / max(nowarp_mae, 1e-9),
-        "valid_fraction": float(mask.mean()),
-    }
+    return warp_errors(img1, img2, warped, mask, "check_pair")
 
 
 def pair_rng(seed: int, index: int) -> np.random.Generator:

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from hat.data.synthetic.layer_render import render_layers
+from hat.data.synthetic.warp_check import warp_errors
 
 __all__ = [
     "StereoLayer",
@@ -158,14 +159,4 @@ def check_stereo(
         right.astype(np.float32), xs - disp, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
     mask = visible_from_disparity(disp) if valid is None else valid
-    if not mask.any():
-        raise ValueError("check_stereo: no valid pixel to compare")
-    ref = left.astype(np.float32)
-    warp_mae = float(np.abs(warped - ref)[mask].mean())
-    nowarp_mae = float(np.abs(right.astype(np.float32) - ref)[mask].mean())
-    return {
-        "warp_mae": warp_mae,
-        "nowarp_mae": nowarp_mae,
-        "ratio": warp_mae / max(nowarp_mae, 1e-9),
-        "valid_fraction": float(mask.mean()),
-    }
+    return warp_errors(left, right, warped, mask, "check_stereo")
