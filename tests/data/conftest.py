@@ -1,8 +1,12 @@
-"""Shared fixtures: a tiny synthetic FlyingChairs tree and its packed LMDBs."""
+"""Shared fixtures: tiny synthetic FlyingChairs and SceneFlow trees, packed LMDBs, and a
+digest of a generated tree."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+from collections.abc import Callable
 
 import pytest
 
@@ -32,11 +36,7 @@ def train_lmdb(chairs_root, tmp_path_factory) -> str:
 @pytest.fixture
 def chairs_copy(chairs_root, tmp_path) -> str:
     """A writable copy of ``chairs_root`` (for tests that damage files)."""
-    import shutil
-
-    dst = os.path.join(tmp_path, "FlyingChairs")
-    shutil.copytree(chairs_root, dst)
-    return dst
+    return _writable_copy(chairs_root, tmp_path, "FlyingChairs")
 
 
 SF_H, SF_W = 64, 128
@@ -56,8 +56,26 @@ def sceneflow_root(tmp_path_factory) -> str:
 @pytest.fixture
 def sceneflow_copy(sceneflow_root, tmp_path) -> str:
     """A writable copy of ``sceneflow_root`` (for tests that damage files)."""
-    import shutil
+    return _writable_copy(sceneflow_root, tmp_path, "SceneFlow")
 
-    dst = os.path.join(tmp_path, "SceneFlow")
-    shutil.copytree(sceneflow_root, dst)
+
+def _writable_copy(root: str, tmp_path, name: str) -> str:
+    dst = os.path.join(tmp_path, name)
+    shutil.copytree(root, dst)
     return dst
+
+
+def _digest(root) -> dict[str, str]:
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+@pytest.fixture
+def tree_digest() -> Callable[..., dict[str, str]]:
+    """``tree_digest(root)``: the SHA-256 of every file under ``root``, by relative path."""
+    return _digest

@@ -1,4 +1,3 @@
-import hashlib
 import os
 import subprocess
 import sys
@@ -17,22 +16,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SUBSETS = ("FlyingThings3D", "Driving", "Monkaa")
 
 
-def _digest(root):
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            path = os.path.join(dirpath, name)
-            with open(path, "rb") as f:
-                out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
-    return out
-
-
-def test_deterministic_by_seed(tmp_path):
+def test_deterministic_by_seed(tmp_path, tree_digest):
     kw = dict(num_train=4, num_test=1, height=64, width=96, max_disp=12)
     make_sceneflow(str(tmp_path / "a"), seed=3, **kw)
     make_sceneflow(str(tmp_path / "b"), seed=3, num_workers=2, **kw)
     make_sceneflow(str(tmp_path / "c"), seed=4, **kw)
-    a, b, c = (_digest(tmp_path / n) for n in "abc")
+    a, b, c = (tree_digest(tmp_path / n) for n in "abc")
     assert a == b
     assert len(a) == 5 * 3 + 3  # 2 PNGs + 1 PFM per pair, 2 lists, README
     data = [k for k in a if k.endswith((".png", ".pfm"))]

@@ -1,4 +1,3 @@
-import hashlib
 import os
 import subprocess
 import sys
@@ -14,22 +13,12 @@ from hat.data.synthetic.flyingchairs import check_pair, make_flyingchairs, pair_
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def _digest(root):
-    out = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            path = os.path.join(dirpath, name)
-            with open(path, "rb") as f:
-                out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
-    return out
-
-
-def test_deterministic_by_seed(tmp_path):
+def test_deterministic_by_seed(tmp_path, tree_digest):
     kw = dict(num_pairs=4, height=48, width=64, val_fraction=0.25)
     make_flyingchairs(str(tmp_path / "a"), seed=3, **kw)
     make_flyingchairs(str(tmp_path / "b"), seed=3, num_workers=2, **kw)
     make_flyingchairs(str(tmp_path / "c"), seed=4, **kw)
-    a, b, c = (_digest(tmp_path / n) for n in "abc")
+    a, b, c = (tree_digest(tmp_path / n) for n in "abc")
     assert a == b
     assert len(a) == 4 * 3 + 2
     data = [k for k in a if k.endswith((".ppm", ".flo"))]

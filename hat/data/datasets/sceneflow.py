@@ -26,13 +26,8 @@ __all__ = ["SceneFlow", "SceneFlowFromImage"]
 class SceneFlow(LmdbRecordDataset):
     """SceneFlow packed by :class:`~hat.data.packers.sceneflow.SceneFlowPacker`.
 
-    Each item is decoded straight from the memory map with one copy of each array (none, when
-    the first transform is ``ToTensor``: see :mod:`hat.data.datasets.lmdb_item`).
-
-    Args:
-        data_path: the LMDB directory (e.g. ``tmp_data/SceneFlow/train_lmdb``).
-        transforms: a callable, a list of callables (applied in order) or None.
-        to_rgb: images in RGB order (else BGR).
+    ``data_path``: its LMDB directory (e.g. ``tmp_data/SceneFlow/train_lmdb``); the other
+    arguments and how items are read: see :class:`~hat.data.datasets.base.LmdbRecordDataset`.
     """
 
     def _decode_record(self, value: Any, idx: int, where: str, copy: bool) -> dict:
