@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import time
 from contextlib import AbstractContextManager, nullcontext
 
@@ -33,7 +34,12 @@ from hat.utils.distributed import torchrun_env_present
 from hat.utils.run_config import RunConfig
 from hat.utils.run_setup import add_launch_args, launch, load_quietly, stage_run
 from hat.utils.stage_outputs import claim_stage_outputs
-from hat.utils.termination import handle_sigterm, run_rank_quietly
+from hat.utils.termination import (
+    exit_stopped_rank,
+    handle_sigterm,
+    run_rank_quietly,
+    termination_requested,
+)
 
 __all__ = ["main", "build_parser", "train"]
 
@@ -98,7 +104,12 @@ def _claim_outputs(args: argparse.Namespace) -> AbstractContextManager:
 def _worker(args: argparse.Namespace, timestamp: str) -> None:
     """Entry of a spawned process: user errors become one line and exit code 1; a stop by the
     launcher (or Ctrl-C) exits silently, the launcher reports."""
-    run_cli(lambda: run_rank_quietly(lambda: run_training(args, timestamp)), PROG)
+    try:
+        run_cli(lambda: run_rank_quietly(lambda: run_training(args, timestamp)), PROG)
+    except SystemExit as exc:
+        if termination_requested() or exc.code == 128 + signal.SIGINT:
+            exit_stopped_rank(int(exc.code or 0))
+        raise
 
 
 def run_training(args: argparse.Namespace, timestamp: str) -> int:

@@ -29,7 +29,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Terminated", "handle_sigterm", "termination_requested", "run_rank_quietly"]
+__all__ = [
+    "Terminated",
+    "handle_sigterm",
+    "termination_requested",
+    "run_rank_quietly",
+    "exit_stopped_rank",
+]
 
 _requested: list[int] = []  # signals received since handle_sigterm()
 _wakeup: list[socket.socket] = []  # the watch thread's socket pair, once started
@@ -76,6 +82,16 @@ def run_rank_quietly(work: Callable[[], Any]) -> int:
         if _requested:
             return 128 + _requested[0]
         raise
+
+
+def exit_stopped_rank(code: int) -> None:
+    """End a spawned rank that was stopped (Ctrl-C, SIGTERM) with ``code`` at once: standard
+    streams are flushed, but the interpreter's exit (C++ destructors of a process group whose
+    peers are gone, which can abort with "terminate called without an active exception") is
+    skipped; the run's files were closed while the stop unwound."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _start_watch(force_after_s: float, prog: str) -> None:
