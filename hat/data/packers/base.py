@@ -94,5 +94,17 @@ class SamplePacker:
 
     def _write(self, writer: LmdbWriter, values: Iterable[dict[str, Any]]) -> None:
         desc = f"pack {self.split_name} -> {self.target}"
-        for value in tqdm(values, total=len(self.samples), desc=desc, unit=self.unit):
+        progress = _MainThreadProgress(values, total=len(self.samples), desc=desc, unit=self.unit)
+        for value in progress:
             writer.append(value)
+
+
+class _MainThreadProgress(tqdm):
+    """A progress bar without tqdm's monitor thread.
+
+    With a second Python thread in the process, the kernel may hand SIGTERM to that thread; the
+    main thread, blocked in a read of a slow source, then keeps waiting and the packer does not
+    stop until the read returns. With one thread the read is interrupted and the packer cleans up.
+    """
+
+    monitor_interval = 0
