@@ -3,11 +3,24 @@
 ``train``/``val``/``test`` (700/150/150 scenes) belong to ``v1.0-trainval`` / ``v1.0-test``;
 ``mini_train``/``mini_val`` (8/2 scenes) to ``v1.0-mini``. The lists are stored as runs of
 scene numbers (``"4-11"`` = scene-0004 ... scene-0011) and expanded once at import.
+
+Any other split name is looked up, as devkit 1.2's ``get_scenes_of_split`` does, in the
+version's custom ``<dataroot>/<version>/splits.json`` (``{"<split>": ["scene-....", ...]}``).
 """
 
 from __future__ import annotations
 
-__all__ = ["SPLITS", "SPLIT_VERSIONS", "scene_names", "split_of_scene"]
+import json
+import os
+
+__all__ = [
+    "SPLITS",
+    "SPLIT_VERSIONS",
+    "custom_splits_path",
+    "scene_names",
+    "split_of_scene",
+    "split_scene_names",
+]
 
 _RUNS = {
     "train": (
@@ -69,3 +82,43 @@ def split_of_scene(name: str, version: str) -> str | None:
         if SPLIT_VERSIONS[split] == version and name in names:
             return split
     return None
+
+
+def custom_splits_path(dataroot: str | os.PathLike, version: str) -> str:
+    """Where a version's custom splits live: ``<dataroot>/<version>/splits.json``."""
+    return os.path.join(os.fspath(dataroot), version, "splits.json")
+
+
+def split_scene_names(split: str, dataroot: str | os.PathLike, version: str) -> tuple[str, ...]:
+    """The scene names of ``split`` for ``version`` of the dataset at ``dataroot``.
+
+    An official split must belong to ``version`` (``train``/``val`` to ``v1.0-trainval``, ...);
+    any other name is read from the custom :func:`custom_splits_path` file. Errors name the
+    split, the version and the file.
+    """
+    if split in SPLITS:
+        expected = SPLIT_VERSIONS[split]
+        # the devkit's own check: the version name ends like the split's version
+        if not version.endswith(expected.rsplit("-", 1)[-1]):
+            raise ValueError(
+                f"nuScenes split {split!r} belongs to {expected}, not to version {version!r}"
+            )
+        return SPLITS[split]
+    path = custom_splits_path(dataroot, version)
+    if not os.path.isfile(path):
+        raise ValueError(
+            f"unknown nuScenes split {split!r}: not one of {sorted(SPLITS)} and there is no "
+            f"custom split file {path}"
+        )
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: unreadable custom split file: {exc}") from None
+    if not isinstance(data, dict) or split not in data:
+        names = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise ValueError(f"{path}: custom split {split!r} not found (the file holds {names})")
+    names = data[split]
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{path}: custom split {split!r} must be a list of scene names")
+    return tuple(names)
