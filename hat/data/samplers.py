@@ -21,7 +21,7 @@ from hat.registry import OBJECT_REGISTRY
 from hat.utils.distributed import get_rank, get_world_size
 from hat.utils.seed import base_seed
 
-__all__ = ["ResumableDistributedSampler"]
+__all__ = ["ResumableDistributedSampler"]  # and DistSetEpochDatasetSampler, lazily (below)
 
 
 @OBJECT_REGISTRY.register
@@ -103,3 +103,13 @@ class ResumableDistributedSampler(DistributedSampler):
     def __len__(self) -> int:
         remaining = max(self._global_length() - self.skipped, 0)
         return len(range(self.rank, remaining, self.num_replicas))
+
+
+def __getattr__(name: str) -> type:
+    # DistSetEpochDatasetSampler (hat.data.epoch_sampler) subclasses the sampler above: exported
+    # lazily, so that either module can be imported first
+    if name == "DistSetEpochDatasetSampler":
+        from hat.data.epoch_sampler import DistSetEpochDatasetSampler
+
+        return DistSetEpochDatasetSampler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
