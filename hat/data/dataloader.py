@@ -4,7 +4,8 @@ Registered with ``lazy_keys=("sampler",)`` so the ``sampler`` dict arrives unbui
 built ``dataset`` injected here (the registry builds bottom-up, the sampler dict has no dataset).
 
 * ``sampler=dict(type=torch.utils.data.DistributedSampler, ...)`` (or any subclass, or
-  ``"ResumableDistributedSampler"``) becomes :class:`ResumableDistributedSampler`;
+  ``"ResumableDistributedSampler"``) becomes :class:`ResumableDistributedSampler` (its own
+  subclasses, e.g. ``"DistSetEpochDatasetSampler"``, are kept);
   the loader's ``shuffle`` goes to the sampler unless the sampler dict sets it.
 * other sampler dicts are built with ``dataset`` (or ``data_source``) injected when their
   constructor takes it; a built sampler object is used as is.
@@ -115,7 +116,8 @@ def _make_sampler(cfg: Any, dataset: Any, shuffle: bool | None) -> Sampler | Non
     if isinstance(target, type) and issubclass(target, DistributedSampler):
         if shuffle is not None:
             kwargs.setdefault("shuffle", shuffle)
-        target = ResumableDistributedSampler
+        if not issubclass(target, ResumableDistributedSampler):
+            target = ResumableDistributedSampler  # e.g. DistSetEpochDatasetSampler is kept
         kwargs.setdefault("pad_to_even", True)
     elif shuffle:
         raise BuildError(
