@@ -6,9 +6,20 @@ processor): ``BgrToYuv444``, ``Normalize`` / ``TorchVisionAdapter``, ``Scale``. 
 numpy sample, a tensor sample or a collated batch.
 
 Segmentation: ``PILToTensor`` (sample level), ``LabelRemap``, ``SegOneHot``, ``SegResize`` (either).
+
+nuScenes multi-view (sample level): ``BevImgResize``, ``BevImgCrop``, ``BevImgFlip``,
+``BevImgRotate`` (update the ``img_aug`` projection post-matrices), ``BevImgTransformWrapper``
+(per-view image transforms); BEV-space ``BevRotate``, ``BevFlip`` (boxes, map target, ``bev_aug``).
 """
 
 from hat.data.transforms.affine import SegRandomAffine
+from hat.data.transforms.bev_flip import BevFlip
+from hat.data.transforms.bev_img_crop import BevImgCrop
+from hat.data.transforms.bev_img_flip import BevImgFlip
+from hat.data.transforms.bev_img_resize import BevImgResize
+from hat.data.transforms.bev_img_rotate import BevImgRotate
+from hat.data.transforms.bev_img_wrapper import BevImgTransformWrapper
+from hat.data.transforms.bev_rotate import BevRotate
 from hat.data.transforms.color import BgrToYuv444
 from hat.data.transforms.compose import Compose, build_transforms
 from hat.data.transforms.crop import RandomCrop
@@ -24,6 +35,13 @@ from hat.data.transforms.seg_to_tensor import PILToTensor
 from hat.data.transforms.to_tensor import ToTensor
 
 __all__ = [
+    "BevFlip",
+    "BevImgCrop",
+    "BevImgFlip",
+    "BevImgResize",
+    "BevImgRotate",
+    "BevImgTransformWrapper",
+    "BevRotate",
     "BgrToYuv444",
     "Compose",
     "FlowRandomAffineScale",
