@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["collate_2d"]
+__all__ = ["collate_2d", "collate_mot_clips"]
 
 
 def collate_2d(batch: Sequence[Any]) -> Any:
@@ -48,6 +48,38 @@ def collate_2d(batch: Sequence[Any]) -> Any:
             return [list(b) for b in batch]
         return [collate_2d(list(items)) for items in zip(*batch)]
     return list(batch)
+
+
+def collate_mot_clips(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Merge clips (``{"frames": [frame, ...]}``, :mod:`hat.data.datasets.mot17`) of one length
+    ``L`` into ``{"frames": [batch of frame 0, ..., batch of frame L-1], "clip_length": L}``.
+
+    Frame ``t`` of every clip is collated key by key: ``gt_*`` arrays become lists of ``B``
+    tensors (each clip has its own number of boxes); the rest as :func:`collate_2d` does (images
+    of one shape stacked to ``(B, C, H, W)``, ``frame_id`` a tensor, ``seq_name`` a list).
+    """
+    if len(batch) == 0:
+        raise ValueError("collate_mot_clips: empty batch")
+    for i, clip in enumerate(batch):
+        if not isinstance(clip, Mapping) or not isinstance(clip.get("frames"), list):
+            raise TypeError(f"collate_mot_clips: sample {i} is not a clip {{'frames': [...]}}")
+    lengths = [len(clip["frames"]) for clip in batch]
+    if len(set(lengths)) != 1 or lengths[0] == 0:
+        raise ValueError(
+            f"collate_mot_clips: clips of one batch must have one non-zero length, got {lengths}"
+        )
+    frames = []
+    for t in range(lengths[0]):
+        column = [clip["frames"][t] for clip in batch]
+        frames.append(
+            {
+                key: [torch.as_tensor(f[key]) for f in column]
+                if key.startswith("gt_")
+                else collate_2d([f[key] for f in column])
+                for key in column[0]
+            }
+        )
+    return {"frames": frames, "clip_length": lengths[0]}
 
 
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
