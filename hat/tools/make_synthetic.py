@@ -9,6 +9,9 @@
     python3 tools/datasets/make_synthetic.py sceneflow --out tmp_data/SceneFlow \
         --num-train 800 --num-test 100 --seed 0 [--height 320 --width 576 --max-disp 64]
 
+    python3 tools/datasets/make_synthetic.py mot17 --out tmp_data/MOT17 --num-seqs 7 --seed 0 \
+        [--num-test-seqs 7 --frames 600 --image-scale 1.0]
+
 One subcommand per dataset; add a ``_add_<name>`` function and list it in ``_DATASETS``.
 """
 
@@ -144,10 +147,56 @@ def _run_sceneflow(args: argparse.Namespace) -> int:
     return _report(args, summary, counts, max_ratio=0.5)
 
 
+def _add_mot17(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "mot17", help="synthetic MOT17 (walking people, gt.txt, det.txt of DPM/FRCNN/SDP)"
+    )
+    p.add_argument("--out", required=True, help="output root, e.g. tmp_data/MOT17")
+    p.add_argument("--num-seqs", type=int, required=True, help="train videos (1..7)")
+    p.add_argument(
+        "--num-test-seqs", type=int, default=None, help="test videos, 0..7 (default: --num-seqs)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--frames", type=int, default=None, help="frames per video (default: the real lengths)"
+    )
+    p.add_argument(
+        "--image-scale", type=float, default=1.0, help="image size factor (1: 1920x1080 / 640x480)"
+    )
+    p.add_argument("--num-workers", type=int, default=0, help="processes (0 = this one)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing train/ and test/")
+    p.set_defaults(run=_run_mot17)
+
+
+def _run_mot17(args: argparse.Namespace) -> int:
+    from hat.data.synthetic.mot17 import make_mot17
+
+    summary = make_mot17(
+        args.out,
+        num_seqs=args.num_seqs,
+        seed=args.seed,
+        frames=args.frames,
+        image_scale=args.image_scale,
+        num_test_seqs=args.num_test_seqs,
+        num_workers=args.num_workers,
+        overwrite=args.overwrite,
+    )
+    counts = f"{summary['train']} train and {summary['test']} test videos"
+    if summary["skipped"]:
+        print(f"{args.out} already holds these {counts}; nothing to do (--overwrite regenerates)")
+        return 0
+    print(
+        f"wrote {counts} ({summary['frames']} frames, {summary['gt_rows']} gt rows, "
+        f"image scale {args.image_scale}) to {args.out}"
+    )
+    return 0
+
+
 _DATASETS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_flyingchairs,
     _add_cityscapes,
     _add_sceneflow,
+    _add_mot17,
 ]
 
 
