@@ -10,6 +10,10 @@ Segmentation: ``PILToTensor`` (sample level), ``LabelRemap``, ``SegOneHot``, ``S
 nuScenes multi-view (sample level): ``BevImgResize``, ``BevImgCrop``, ``BevImgFlip``,
 ``BevImgRotate`` (update the ``img_aug`` projection post-matrices), ``BevImgTransformWrapper``
 (per-view image transforms); BEV-space ``BevRotate``, ``BevFlip`` (boxes, map target, ``bev_aug``).
+
+Tracking clips (``{"frames": [...]}``, one random draw per clip): ``SeqRandomFlip``,
+``RandomSelectOne``, ``SeqResize``, ``SeqRandomSizeCrop``, ``SeqToTensor``, ``SeqBgrToYuv444``,
+``SeqNormalize``.
 """
 
 from hat.data.transforms.affine import SegRandomAffine
@@ -32,6 +36,11 @@ from hat.data.transforms.scale import Scale
 from hat.data.transforms.seg_onehot import SegOneHot
 from hat.data.transforms.seg_resize import SegResize
 from hat.data.transforms.seg_to_tensor import PILToTensor
+from hat.data.transforms.seq_crop import SeqRandomSizeCrop
+from hat.data.transforms.seq_flip import SeqRandomFlip
+from hat.data.transforms.seq_frames import SeqBgrToYuv444, SeqNormalize, SeqToTensor
+from hat.data.transforms.seq_resize import SeqResize
+from hat.data.transforms.seq_select import RandomSelectOne
 from hat.data.transforms.to_tensor import ToTensor
 
 __all__ = [
@@ -51,10 +60,17 @@ __all__ = [
     "PILToTensor",
     "RandomCrop",
     "RandomFlip",
+    "RandomSelectOne",
     "Scale",
     "SegOneHot",
     "SegRandomAffine",
     "SegResize",
+    "SeqBgrToYuv444",
+    "SeqNormalize",
+    "SeqRandomFlip",
+    "SeqRandomSizeCrop",
+    "SeqResize",
+    "SeqToTensor",
     "ToTensor",
     "TorchVisionAdapter",
     "build_transforms",
