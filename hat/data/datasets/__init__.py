@@ -2,6 +2,7 @@
 
 from hat.data.datasets.cityscapes import CityscapesFromImage, CityscapesFromLMDB
 from hat.data.datasets.flyingchairs import FlyingChairs, FlyingChairsFromImage
+from hat.data.datasets.mot17 import Mot17Dataset, Mot17FromImage
 from hat.data.datasets.sceneflow import SceneFlow, SceneFlowFromImage
 
 __all__ = [
@@ -9,6 +10,8 @@ __all__ = [
     "CityscapesFromLMDB",
     "FlyingChairs",
     "FlyingChairsFromImage",
+    "Mot17Dataset",
+    "Mot17FromImage",
     "SceneFlow",
     "SceneFlowFromImage",
 ]
