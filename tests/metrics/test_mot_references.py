@@ -1,0 +1,232 @@
+"""The MOT evaluator equals motmetrics 1.4.0 (CLEAR MOT, identity) and TrackEval 1.3.0 (HOTA,
+and its CLEAR and Identity) to 1e-6 on the same MOTChallenge folders."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from mot_references import (
+    MOTMETRICS_NAMES,
+    gt_line,
+    moved,
+    random_sequence,
+    res_line,
+    run_motmetrics,
+    run_trackeval,
+    write_case,
+)
+
+from hat.metrics.mot import OVERALL, evaluate_dirs
+
+# motmetrics' loader subtracts a tuple from two columns, which pandas 3 deprecates
+pytestmark = pytest.mark.filterwarnings("ignore:Operation with tuple is deprecated")
+TOL = 1e-6
+HOTA_FIELDS = ("HOTA", "DetA", "AssA", "LocA", "DetRe", "DetPr", "AssRe", "AssPr", "HOTA(0)",
+               "LocA(0)")  # fmt: skip
+# TrackEval CLEAR/Identity name -> ours; TrackEval's ratios are 0 where motmetrics' are NaN
+TRACKEVAL_CLEAR = {
+    "MOTA": "mota", "MOTP": "motp_iou", "CLR_TP": "num_detections", "CLR_FN": "num_misses",
+    "CLR_FP": "num_false_positives", "IDSW": "num_switches", "MT": "mostly_tracked",
+    "PT": "partially_tracked", "ML": "mostly_lost", "Frag": "num_fragmentations",
+    "IDF1": "idf1", "IDP": "idp", "IDR": "idr", "IDTP": "idtp", "IDFN": "idfn", "IDFP": "idfp",
+}  # fmt: skip
+
+
+def _box(x: float, frame: int = 0, speed: float = 5.0) -> tuple[float, float, float, float]:
+    return (x + speed * frame, 100.0, 50.0, 120.0)
+
+
+def _perfect() -> tuple[int, str, str]:
+    gt = res = ""
+    for tid, x in ((1, 100), (2, 400), (3, 700)):
+        for f in range(1, 11):
+            gt += gt_line(f, tid, _box(x, f))
+            res += res_line(f, tid + 6, _box(x, f))
+    return 10, gt, res
+
+
+def _distractors() -> tuple[int, str, str]:
+    """A tracked pedestrian; tracks on a static person, a reflection and a person on a vehicle
+    (removed); on a non-considered pedestrian and a car (false positives, as in both
+    references); the reflection's track outlives it (false positives)."""
+    objects = [  # id, x, consider, class, frames, result id, result offset
+        (1, 100, 1, 1, range(1, 11), 11, 3.0),
+        (2, 400, 0, 7, range(1, 11), 12, 0.0),
+        (3, 700, 0, 12, range(1, 6), 13, 2.0),
+        (4, 1000, 0, 1, range(1, 11), 14, 0.0),
+        (5, 1300, 0, 3, range(1, 11), 15, 1.0),
+        (6, 1600, 0, 2, range(1, 11), 16, 8.0),
+    ]
+    gt = res = ""
+    for tid, x, consider, cls, frames, hid, dx in objects:
+        gt += "".join(gt_line(f, tid, _box(x, f), consider, cls) for f in frames)
+        res += "".join(res_line(f, hid, moved(_box(x, f), dx)) for f in range(1, 11))
+    return 10, gt, res
+
+
+def _id_switch() -> tuple[int, str, str]:
+    """Two tracks exchange their objects at frame 6; a third object's track changes id."""
+    gt = res = ""
+    for f in range(1, 11):
+        for tid, x in ((1, 100), (2, 400), (3, 700)):
+            gt += gt_line(f, tid, _box(x, f))
+        a, b = (21, 22) if f <= 5 else (22, 21)
+        res += res_line(f, a, moved(_box(100, f), 2))
+        res += res_line(f, b, moved(_box(400, f), -3))
+        res += res_line(f, 23 if f <= 4 else 24, _box(700, f))
+    return 10, gt, res
+
+
+def _fragmentation() -> tuple[int, str, str]:
+    """Object 1 is missed at frames 4, 5 and 9 (2 fragmentations); object 2 always tracked."""
+    gt = res = ""
+    for f in range(1, 13):
+        gt += gt_line(f, 1, _box(100, f)) + gt_line(f, 2, _box(500, f))
+        if f not in (4, 5, 9):
+            res += res_line(f, 31, moved(_box(100, f), 4))
+        res += res_line(f, 32, _box(500, f))
+    return 12, gt, res
+
+
+def _empty_result() -> tuple[int, str, str]:
+    gt = "".join(gt_line(f, t, _box(300 * t, f)) for t in (1, 2) for f in range(1, 9))
+    return 8, gt, ""
+
+
+def _zero_gt() -> tuple[int, str, str]:
+    """Only a non-considered pedestrian and a static person: no box to find."""
+    gt = "".join(gt_line(f, 1, _box(100, f), 0, 1) for f in range(1, 7))
+    gt += "".join(gt_line(f, 2, _box(500, f), 0, 7) for f in range(1, 7))
+    res = "".join(
+        res_line(f, 41, _box(100, f)) + res_line(f, 42, _box(500, f)) + res_line(f, 43, _box(900))
+        for f in range(1, 7)
+    )
+    return 6, gt, res
+
+
+CASES = {
+    "perfect": _perfect,
+    "distractors": _distractors,
+    "id_switch": _id_switch,
+    "fragmentation": _fragmentation,
+    "empty_result": _empty_result,
+    "zero_gt": _zero_gt,
+}
+
+
+def _evaluate_all(root, sequences):
+    gt_dir, res_dir = write_case(root, sequences)
+    names = sorted(sequences)
+    ours, _ = evaluate_dirs(gt_dir, res_dir)
+    return ours, run_motmetrics(gt_dir, res_dir, names), run_trackeval(gt_dir, res_dir, names)
+
+
+@pytest.fixture(scope="module")
+def designed(tmp_path_factory):
+    return _evaluate_all(tmp_path_factory.mktemp("designed"), {n: c() for n, c in CASES.items()})
+
+
+@pytest.fixture(scope="module")
+def random_scenes(tmp_path_factory):
+    seqs = {f"RAND-{s:02d}": (30, *random_sequence(s)) for s in range(4)}
+    return _evaluate_all(tmp_path_factory.mktemp("random"), seqs)
+
+
+def _assert_close(ours: dict, theirs: dict, mapping: dict, where: str) -> None:
+    for their_key, our_key in mapping.items():
+        a, b = ours[our_key], theirs[their_key]
+        if isinstance(b, float) and math.isnan(b):
+            assert math.isnan(a), f"{where}: {our_key} = {a}, reference {their_key} = nan"
+        else:
+            assert a == pytest.approx(b, abs=TOL), f"{where}: {our_key} = {a}, {their_key} = {b}"
+
+
+def _expected_trackeval_clear(ours: dict) -> dict:
+    """TrackEval's CLEAR/Identity names; its ratios with a zero denominator are 0."""
+    mapping = dict(TRACKEVAL_CLEAR)
+    if ours["num_objects"] == 0:
+        for key in ("MOTA", "IDR"):
+            mapping.pop(key)  # motmetrics: -inf / NaN; TrackEval: -FP / 0
+    if ours["num_detections"] == 0:
+        mapping.pop("MOTP")
+        mapping.pop("IDP")
+    return mapping
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_designed_case_equals_motmetrics(designed, case):
+    ours, mm, _ = designed
+    _assert_close(ours[case], mm[case], {n: n for n in MOTMETRICS_NAMES}, f"{case} vs motmetrics")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_designed_case_equals_trackeval(designed, case):
+    ours, _, te = designed
+    _assert_close(ours[case], te[case], {k: k for k in HOTA_FIELDS}, f"{case} vs TrackEval HOTA")
+    _assert_close(ours[case], te[case], _expected_trackeval_clear(ours[case]), f"{case} vs TE")
+
+
+def test_designed_cases_count_what_they_were_built_for(designed):
+    ours = designed[0]
+    perfect = ours["perfect"]
+    assert (perfect["mota"], perfect["idf1"], perfect["HOTA"], perfect["motp"]) == (1, 1, 1, 0)
+    assert ours["distractors"]["removed_results"] == 10 + 5 + 10
+    assert ours["distractors"]["num_false_positives"] == 5 + 10 + 10
+    assert ours["id_switch"]["num_switches"] == 3
+    assert ours["id_switch"]["num_transfer"] == 2
+    assert ours["fragmentation"]["num_fragmentations"] == 2
+    assert ours["fragmentation"]["partially_tracked"] == 1
+    assert ours["empty_result"]["num_misses"] == 16
+    assert ours["empty_result"]["HOTA"] == 0
+    assert ours["zero_gt"]["num_objects"] == 0
+    assert ours["zero_gt"]["num_false_positives"] == 12
+    assert ours["zero_gt"]["mota"] == -math.inf
+
+
+def test_designed_overall_equals_references(designed):
+    ours, mm, te = designed
+    names = {n: n for n in MOTMETRICS_NAMES if n != "motp"}
+    _assert_close(ours[OVERALL], mm[OVERALL], names, "OVERALL vs motmetrics")
+    # motmetrics weights per-sequence MOTPs: NaN once a sequence has no detection
+    assert math.isnan(mm[OVERALL]["motp"])
+    parts = [ours[c] for c in CASES]
+    summed = sum(p["motp"] * p["num_detections"] for p in parts if p["num_detections"])
+    assert ours[OVERALL]["motp"] == pytest.approx(summed / ours[OVERALL]["num_detections"])
+    _assert_close(ours[OVERALL], te[OVERALL], {k: k for k in HOTA_FIELDS}, "OVERALL vs TE HOTA")
+    _assert_close(ours[OVERALL], te[OVERALL], _expected_trackeval_clear(ours[OVERALL]), "TE")
+
+
+def test_random_scenes_equal_motmetrics(random_scenes):
+    ours, mm, _ = random_scenes
+    for seq in mm:
+        _assert_close(ours[seq], mm[seq], {n: n for n in MOTMETRICS_NAMES}, f"{seq} vs motmetrics")
+    assert sum(ours[s]["removed_results"] for s in mm if s != OVERALL) > 0
+
+
+def test_random_scenes_equal_trackeval(random_scenes):
+    ours, _, te = random_scenes
+    # TrackEval's fragmentation count differs by design (see hat.metrics.mot.clear)
+    mapping = {k: v for k, v in TRACKEVAL_CLEAR.items() if k != "Frag"}
+    for seq in te:
+        _assert_close(ours[seq], te[seq], {k: k for k in HOTA_FIELDS}, f"{seq} vs TrackEval")
+        _assert_close(ours[seq], te[seq], mapping, f"{seq} vs TrackEval CLEAR/Identity")
+
+
+def test_mot15_format_equals_trackeval_mot15(tmp_path):
+    """MOT15 ground truth (10 fields, no classes): no distractor preprocessing, boxes with a
+    zero conf ignored, in both."""
+    sequences = {}
+    for s in range(2):
+        gt_text, res_text = random_sequence(10 + s)
+        rows = [line.split(",") for line in gt_text.splitlines()]
+        gt15 = "".join(",".join(r[:6] + [r[6], "-1", "-1", "-1"]) + "\n" for r in rows)
+        sequences[f"MOT15-{s:02d}"] = (30, gt15, res_text)
+    gt_dir, res_dir = write_case(tmp_path, sequences)
+    ours, _ = evaluate_dirs(gt_dir, res_dir, fmt="mot15-2D")
+    te = run_trackeval(gt_dir, res_dir, sorted(sequences), benchmark="MOT15")
+    mapping = {k: v for k, v in TRACKEVAL_CLEAR.items() if k != "Frag"}
+    for seq in te:
+        _assert_close(ours[seq], te[seq], {k: k for k in HOTA_FIELDS}, f"{seq} vs TrackEval")
+        _assert_close(ours[seq], te[seq], mapping, f"{seq} vs TrackEval CLEAR/Identity")
+    assert ours[OVERALL]["removed_results"] == 0
