@@ -1,0 +1,11 @@
+"""Thin wrapper: see :mod:`hat.tools.nuscenes_packer`."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from hat.tools.nuscenes_packer import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
