@@ -3,6 +3,7 @@
 from hat.data.datasets.cityscapes import CityscapesFromImage, CityscapesFromLMDB
 from hat.data.datasets.flyingchairs import FlyingChairs, FlyingChairsFromImage
 from hat.data.datasets.mot17 import Mot17Dataset, Mot17FromImage
+from hat.data.datasets.nuscenes import NuscenesDataset, NuscenesFromImage
 from hat.data.datasets.sceneflow import SceneFlow, SceneFlowFromImage
 
 __all__ = [
@@ -12,6 +13,8 @@ __all__ = [
     "FlyingChairsFromImage",
     "Mot17Dataset",
     "Mot17FromImage",
+    "NuscenesDataset",
+    "NuscenesFromImage",
     "SceneFlow",
     "SceneFlowFromImage",
 ]
