@@ -60,24 +60,25 @@ class SequenceSpec:
     cam_height: float  # metres
     horizon: float  # row of the horizon, fraction of the height
     people: int  # pedestrians in view at a time, about
+    shop_window: bool  # a shop window on the facade, with reflections in it
 
 
 # Sizes, frame rates, lengths and moving cameras of the real videos; the rest is a choice.
 MOT17_SEQUENCES = (
-    SequenceSpec("02", "train", 1920, 1080, 30, 600, False, 3.0, 0.30, 16),
-    SequenceSpec("04", "train", 1920, 1080, 30, 1050, False, 8.0, 0.06, 26),
-    SequenceSpec("05", "train", 640, 480, 14, 837, True, 1.5, 0.45, 7),
-    SequenceSpec("09", "train", 1920, 1080, 30, 525, False, 1.8, 0.40, 9),
-    SequenceSpec("10", "train", 1920, 1080, 30, 654, True, 2.0, 0.40, 12),
-    SequenceSpec("11", "train", 1920, 1080, 30, 900, True, 1.6, 0.42, 10),
-    SequenceSpec("13", "train", 1920, 1080, 25, 750, True, 3.0, 0.35, 10),
-    SequenceSpec("01", "test", 1920, 1080, 30, 450, False, 2.5, 0.35, 12),
-    SequenceSpec("03", "test", 1920, 1080, 30, 1500, False, 7.0, 0.08, 26),
-    SequenceSpec("06", "test", 640, 480, 14, 1194, True, 1.5, 0.45, 7),
-    SequenceSpec("07", "test", 1920, 1080, 30, 500, True, 1.8, 0.40, 12),
-    SequenceSpec("08", "test", 1920, 1080, 30, 625, False, 2.0, 0.40, 12),
-    SequenceSpec("12", "test", 1920, 1080, 30, 900, True, 1.6, 0.42, 9),
-    SequenceSpec("14", "test", 1920, 1080, 25, 750, True, 3.0, 0.35, 12),
+    SequenceSpec("02", "train", 1920, 1080, 30, 600, False, 3.0, 0.30, 16, True),
+    SequenceSpec("04", "train", 1920, 1080, 30, 1050, False, 8.0, 0.06, 26, True),
+    SequenceSpec("05", "train", 640, 480, 14, 837, True, 1.5, 0.45, 7, False),
+    SequenceSpec("09", "train", 1920, 1080, 30, 525, False, 1.8, 0.40, 9, True),
+    SequenceSpec("10", "train", 1920, 1080, 30, 654, True, 2.0, 0.40, 12, False),
+    SequenceSpec("11", "train", 1920, 1080, 30, 900, True, 1.6, 0.42, 10, True),
+    SequenceSpec("13", "train", 1920, 1080, 25, 750, True, 3.0, 0.35, 10, False),
+    SequenceSpec("01", "test", 1920, 1080, 30, 450, False, 2.5, 0.35, 12, True),
+    SequenceSpec("03", "test", 1920, 1080, 30, 1500, False, 7.0, 0.08, 26, True),
+    SequenceSpec("06", "test", 640, 480, 14, 1194, True, 1.5, 0.45, 7, False),
+    SequenceSpec("07", "test", 1920, 1080, 30, 500, True, 1.8, 0.40, 12, True),
+    SequenceSpec("08", "test", 1920, 1080, 30, 625, False, 2.0, 0.40, 12, False),
+    SequenceSpec("12", "test", 1920, 1080, 30, 900, True, 1.6, 0.42, 9, True),
+    SequenceSpec("14", "test", 1920, 1080, 25, 750, True, 3.0, 0.35, 12, False),
 )
 
 
@@ -207,8 +208,8 @@ class SequenceScene:
                     y0, x0 = int(wy), int(wx)
                     pano[max(y0, 0) : max(y0 + win_h, 0), x0 : x0 + win_w] = base * 0.45
             x += bw
-        # a shop window on a third of the sequences: reflections (and its dark glass)
-        if rng.random() < 0.5 and ground_top > 0.12 * self.h:
+        # a shop window: reflections (and its dark glass)
+        if self.spec.shop_window and ground_top > 0.12 * self.h:
             gw = int(rng.uniform(0.3, 0.5) * self.w)
             gx0 = int(rng.uniform(0.1, 0.5) * self.w) + int(self.pan.max() * rng.random())
             gy1 = ground_top - my
@@ -218,7 +219,7 @@ class SequenceScene:
             )
             self.glass = _Glass(gx0, gx0 + gw, gy0, gy1)
         # pavement: slabs in perspective, converging to the vanishing point
-        ground = rng.uniform(90, 170) + rng.uniform(-20, 20, 3)
+        ground = rng.uniform(90, 170) + rng.uniform(-12, 12, 3)
         rows = np.arange(ground_top, h, dtype=np.float32)[:, None, None]
         pano[ground_top:] = ground * (0.85 + 0.25 * (rows - ground_top) / max(h - ground_top, 1))
         line = tuple(float(c) for c in ground * 0.7)
@@ -275,7 +276,7 @@ class SequenceScene:
             z = self._random_depth()
             x = self._world_x(rng.uniform(0.05, 0.95) * self.w, z, 0)
             self.agents.append(self._still(STATIC_PERSON, random_appearance(rng), x, z))
-        for _ in range(int(rng.integers(0, 3))):  # mannequins near the facade
+        for _ in range(int(rng.integers(1, 3))):  # mannequins near the facade
             z = self.z_facade * 0.97
             x = self._world_x(rng.uniform(0.05, 0.95) * self.pano_w, z, 0)
             self.agents.append(self._still(DISTRACTOR, mannequin_appearance(rng), x, z))
