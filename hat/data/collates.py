@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["collate_2d", "collate_mot_clips"]
+__all__ = ["collate_2d", "collate_mot_clips", "collate_nuscenes"]
 
 
 def collate_2d(batch: Sequence[Any]) -> Any:
@@ -80,6 +80,58 @@ def collate_mot_clips(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             }
         )
     return {"frames": frames, "clip_length": lengths[0]}
+
+#: Per-sample maps stacked to ``(B, ...)`` though their names start with ``gt_``.
+NUSCENES_STACKED_GT = ("gt_seg_mask",)
+
+
+def collate_nuscenes(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Merge nuScenes samples (:mod:`hat.data.datasets.nuscenes`) into a batch, HAT's layout.
+
+    - ``img`` (V views per sample: ``(C, H, W)`` tensors, or ``(H, W, C)`` arrays before
+      ``BevImgTransformWrapper``) -> one ``(B * V, C, H, W)`` tensor, sample by sample (views of
+      sample ``b`` are rows ``b * V ... b * V + V - 1``);
+    - ``intrinsics``, ``sensor2ego``, ``cam_ego2global``, ``img_aug`` -> ``(B, V, ...)`` tensors;
+      ``ego2global`` -> ``(B, 4, 4)``; ``gt_seg_mask`` -> ``(B, rows, cols)``;
+    - the other ``gt_*`` (one entry per box) -> lists of ``B`` tensors (or of lists for strings);
+    - the rest as :func:`collate_2d` (``sample_token`` a list, ``timestamp`` a tensor, ...).
+    """
+    if len(batch) == 0:
+        raise ValueError("collate_nuscenes: empty batch")
+    keys = list(batch[0])
+    missing = [k for k in keys if any(k not in b for b in batch)]
+    if missing:
+        raise KeyError(f"collate_nuscenes: keys {missing} are missing from some samples")
+    out: dict[str, Any] = {}
+    for key in keys:
+        column = [b[key] for b in batch]
+        if key == "img":
+            out[key] = _stack_views(column)
+        elif key.startswith("gt_") and key not in NUSCENES_STACKED_GT:
+            out[key] = [
+                list(c) if _is_str_list(c) else torch.as_tensor(np.asarray(c)) for c in column
+            ]
+        else:
+            out[key] = collate_2d(column)
+    return out
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+
+
+def _stack_views(column: list[Any]) -> torch.Tensor:
+    views = []
+    for sample in column:
+        for img in sample:
+            if isinstance(img, np.ndarray):  # (H, W, C) before the tensor transforms
+                img = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+            views.append(torch.as_tensor(img))
+    stacked = _stack(views)
+    if isinstance(stacked, list):
+        shapes = sorted({tuple(v.shape) for v in views})
+        raise ValueError(f"collate_nuscenes: camera views of different shapes {shapes}")
+    return stacked
 
 
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
