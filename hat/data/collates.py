@@ -81,6 +81,7 @@ def collate_mot_clips(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         )
     return {"frames": frames, "clip_length": lengths[0]}
 
+
 #: Per-sample maps stacked to ``(B, ...)`` though their names start with ``gt_``.
 NUSCENES_STACKED_GT = ("gt_seg_mask",)
 
@@ -93,7 +94,8 @@ def collate_nuscenes(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
       sample ``b`` are rows ``b * V ... b * V + V - 1``);
     - ``intrinsics``, ``sensor2ego``, ``cam_ego2global``, ``img_aug`` -> ``(B, V, ...)`` tensors;
       ``ego2global`` -> ``(B, 4, 4)``; ``gt_seg_mask`` -> ``(B, rows, cols)``;
-    - the other ``gt_*`` (one entry per box) -> lists of ``B`` tensors (or of lists for strings);
+    - the other ``gt_*`` (one entry per box) -> lists of ``B`` tensors; lists of strings
+      (``cam_names``, ``gt_attributes``, ``gt_instance_tokens``) -> lists of ``B`` lists;
     - the rest as :func:`collate_2d` (``sample_token`` a list, ``timestamp`` a tensor, ...).
     """
     if len(batch) == 0:
@@ -107,10 +109,10 @@ def collate_nuscenes(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         column = [b[key] for b in batch]
         if key == "img":
             out[key] = _stack_views(column)
+        elif _is_str_list(column[0]):  # cam_names, gt_attributes, gt_instance_tokens
+            out[key] = [list(c) for c in column]
         elif key.startswith("gt_") and key not in NUSCENES_STACKED_GT:
-            out[key] = [
-                list(c) if _is_str_list(c) else torch.as_tensor(np.asarray(c)) for c in column
-            ]
+            out[key] = [torch.as_tensor(np.asarray(c)) for c in column]
         else:
             out[key] = collate_2d(column)
     return out
