@@ -116,6 +116,89 @@ def random_sequence(seed: int, num_frames: int = 30, num_objects: int = 6) -> tu
     return gt_text, res_text
 
 
+def _box(x: float, frame: int = 0, speed: float = 5.0) -> tuple[float, float, float, float]:
+    return (x + speed * frame, 100.0, 50.0, 120.0)
+
+
+def _perfect() -> tuple[int, str, str]:
+    gt = res = ""
+    for tid, x in ((1, 100), (2, 400), (3, 700)):
+        for f in range(1, 11):
+            gt += gt_line(f, tid, _box(x, f))
+            res += res_line(f, tid + 6, _box(x, f))
+    return 10, gt, res
+
+
+def _distractors() -> tuple[int, str, str]:
+    """A tracked pedestrian; tracks on a static person, a reflection and a person on a vehicle
+    (removed); on a non-considered pedestrian and a car (false positives, as in both
+    references); the reflection's track outlives it (false positives)."""
+    objects = [  # id, x, consider, class, frames, result id, result offset
+        (1, 100, 1, 1, range(1, 11), 11, 3.0),
+        (2, 400, 0, 7, range(1, 11), 12, 0.0),
+        (3, 700, 0, 12, range(1, 6), 13, 2.0),
+        (4, 1000, 0, 1, range(1, 11), 14, 0.0),
+        (5, 1300, 0, 3, range(1, 11), 15, 1.0),
+        (6, 1600, 0, 2, range(1, 11), 16, 8.0),
+    ]
+    gt = res = ""
+    for tid, x, consider, cls, frames, hid, dx in objects:
+        gt += "".join(gt_line(f, tid, _box(x, f), consider, cls) for f in frames)
+        res += "".join(res_line(f, hid, moved(_box(x, f), dx)) for f in range(1, 11))
+    return 10, gt, res
+
+
+def _id_switch() -> tuple[int, str, str]:
+    """Two tracks exchange their objects at frame 6; a third object's track changes id."""
+    gt = res = ""
+    for f in range(1, 11):
+        for tid, x in ((1, 100), (2, 400), (3, 700)):
+            gt += gt_line(f, tid, _box(x, f))
+        a, b = (21, 22) if f <= 5 else (22, 21)
+        res += res_line(f, a, moved(_box(100, f), 2))
+        res += res_line(f, b, moved(_box(400, f), -3))
+        res += res_line(f, 23 if f <= 4 else 24, _box(700, f))
+    return 10, gt, res
+
+
+def _fragmentation() -> tuple[int, str, str]:
+    """Object 1 is missed at frames 4, 5 and 9 (2 fragmentations); object 2 always tracked."""
+    gt = res = ""
+    for f in range(1, 13):
+        gt += gt_line(f, 1, _box(100, f)) + gt_line(f, 2, _box(500, f))
+        if f not in (4, 5, 9):
+            res += res_line(f, 31, moved(_box(100, f), 4))
+        res += res_line(f, 32, _box(500, f))
+    return 12, gt, res
+
+
+def _empty_result() -> tuple[int, str, str]:
+    gt = "".join(gt_line(f, t, _box(300 * t, f)) for t in (1, 2) for f in range(1, 9))
+    return 8, gt, ""
+
+
+def _zero_gt() -> tuple[int, str, str]:
+    """Only a non-considered pedestrian and a static person: no box to find."""
+    gt = "".join(gt_line(f, 1, _box(100, f), 0, 1) for f in range(1, 7))
+    gt += "".join(gt_line(f, 2, _box(500, f), 0, 7) for f in range(1, 7))
+    res = "".join(
+        res_line(f, 41, _box(100, f)) + res_line(f, 42, _box(500, f)) + res_line(f, 43, _box(900))
+        for f in range(1, 7)
+    )
+    return 6, gt, res
+
+
+#: The designed cases: name -> () -> (seqLength, gt text, result text).
+CASES = {
+    "perfect": _perfect,
+    "distractors": _distractors,
+    "id_switch": _id_switch,
+    "fragmentation": _fragmentation,
+    "empty_result": _empty_result,
+    "zero_gt": _zero_gt,
+}
+
+
 # ---------------------------------------------------------------------------------------------
 # the references
 # ---------------------------------------------------------------------------------------------
