@@ -31,7 +31,13 @@ from hat.data.errors import CorruptFileError
 from hat.data.readers.mot17_files import read_det, read_gt, seqinfo_text
 from hat.data.readers.mot17_layout import Mot17Layout, MotSequence
 
-__all__ = ["HALVES", "SequenceSplit", "half_ranges", "make_half_split"]
+__all__ = [
+    "HALVES",
+    "SequenceSplit",
+    "half_ranges",
+    "make_half_split",
+    "remove_stale_temp_dirs",
+]
 
 #: Split folder of each half: the train half, and the validation half written as ``test``.
 HALVES = ("train", "test")
@@ -76,7 +82,7 @@ def make_half_split(
             raise FileNotFoundError(f"gt file not found: {seq.gt_path} (train sequences need it)")
     parent, name = os.path.split(out)
     os.makedirs(parent, exist_ok=True)
-    _remove_stale_temp_dirs(parent, name)
+    remove_stale_temp_dirs(parent, name)
     tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     results = []
@@ -176,8 +182,9 @@ def _replace_dir(new: str, target: str) -> None:
 _TEMP = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)(?:\.old)?$")
 
 
-def _remove_stale_temp_dirs(parent: str, name: str) -> None:
-    """Remove temp folders of earlier runs on ``name`` whose process is gone (a killed run)."""
+def remove_stale_temp_dirs(parent: str, name: str) -> None:
+    """Remove the folders ``parent/.{name}.tmp-{pid}`` of earlier runs whose process is gone
+    (a killed run)."""
     for entry in os.listdir(parent):
         match = _TEMP.match(entry)
         if match is None or match["name"] != name:

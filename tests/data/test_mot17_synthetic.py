@@ -4,6 +4,8 @@ rendered occlusion, detector noise per detector, determinism, re-runs and the ha
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -79,6 +81,20 @@ def test_fixed_and_moving_cameras(mot_root):
     assert fixed and all(np.ptp(b, axis=0).max() == 0 for b in fixed.values())
     moving = _static_person_boxes(mot_root, "MOT17-05")  # the camera pans: they slide
     assert moving and all(np.ptp(b[:, 0]) > 0 for b in moving.values())
+
+
+def test_pedestrians_walk_enter_and_leave(mot_root):
+    gt = read_gt(os.path.join(mot_root, "train", "MOT17-02-FRCNN", "gt", "gt.txt"))
+    ped = gt.select(gt.classes == 1)
+    centers = ped.boxes[:, :2] + ped.boxes[:, 2:] / 2
+    moved = [np.abs(np.ptp(centers[ped.ids == i], axis=0)).max() for i in np.unique(ped.ids)]
+    assert np.median(moved) > 2  # pixels over 16 frames at 384x216
+    gt = read_gt(os.path.join(mot_root, "train", "MOT17-05-FRCNN", "gt", "gt.txt"))
+    ped = gt.select(gt.classes == 1)
+    spans = [(ped.frames[ped.ids == i].min(), ped.frames[ped.ids == i].max())
+             for i in np.unique(ped.ids)]  # fmt: skip
+    assert any(first > 1 for first, _ in spans)  # entered the view
+    assert any(last < FRAMES for _, last in spans)  # left it
 
 
 def test_visibility_boxes_and_gt_file_agree_with_the_rendering(mot_root):
@@ -165,6 +181,10 @@ def test_deterministic_rerun_skips_refuses_or_overwrites(mot_root, tmp_path, tre
     """The command with the fixture's arguments writes the same bytes; re-runs skip, other
     arguments are refused without --overwrite; no temporary folder is left."""
     out = str(tmp_path / "MOT17")
+    code = "import os; print(os.getpid())"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    dead = run.stdout.strip()
+    os.makedirs(os.path.join(out, f".synthetic.tmp-{dead}", "train"))  # a killed run's leftover
     argv = ["mot17", "--out", out, "--num-seqs", "3", "--num-test-seqs", "1",
             "--seed", str(SEED), "--frames", str(FRAMES), "--image-scale", str(SCALE)]  # fmt: skip
     assert make_synthetic(argv) == 0

@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from hat.data.mot17_half_split import remove_stale_temp_dirs
 from hat.data.readers.mot17_files import SeqInfo, format_det_lines, format_gt_lines, seqinfo_text
 from hat.data.readers.mot17_layout import DETECTORS, MOT17_TEST_VIDEOS, MOT17_TRAIN_VIDEOS
 from hat.data.synthetic.mot17_detections import DETECTOR_MODELS, simulate_detections
@@ -198,8 +199,9 @@ def make_mot17(
             f"{out} already holds train/ or test/ not completely generated with these "
             "parameters; pass overwrite=True / --overwrite to replace them"
         )
+    os.makedirs(out, exist_ok=True)
+    remove_stale_temp_dirs(out, "synthetic")  # left by a killed run
     tmp = os.path.join(out, f".synthetic.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     try:
         jobs = [_Job(s, tmp, n, image_scale, seed) for s, n in zip(specs, lengths, strict=True)]
