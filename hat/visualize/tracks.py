@@ -164,11 +164,12 @@ def save_track_visualization(
     png: bool = True,
     gif: bool = True,
     max_side: int | None = None,
+    colors: int = 64,
 ) -> dict[str, object]:
     """Draw ``frames`` (:func:`render_tracks`) and write ``<out_dir>/<name>/000001.png ...``
     and/or ``<out_dir>/<name>.gif``; ``max_side`` shrinks the pictures so that their longer side
-    is at most that (boxes drawn at full size first). Returns ``{"pngs": [...], "gif": path or
-    None, "frames": count}``."""
+    is at most that (boxes drawn at full size first); ``colors``: the GIF's palette size.
+    Returns ``{"pngs": [...], "gif": path or None, "frames": count}``."""
     out_dir = os.fspath(out_dir)
     pngs: list[str] = []
     drawn: list[np.ndarray] = []
@@ -183,7 +184,7 @@ def save_track_visualization(
     gif_path = None
     if gif and drawn:
         gif_path = os.path.join(out_dir, f"{name}.gif")
-        write_gif(gif_path, drawn, fps)
+        write_gif(gif_path, drawn, fps, colors)
     return {"pngs": pngs, "gif": gif_path, "frames": max(len(pngs), len(drawn))}
 
 
@@ -228,6 +229,7 @@ def visualize_mot_sequence(
     png: bool = True,
     gif: bool = True,
     max_side: int | None = None,
+    colors: int = 64,
 ) -> dict[str, object]:
     """Draw a MOTChallenge sequence folder (``seqinfo.ini``, ``img1/``) with the tracks of
     ``tracks_txt`` (default: its ``gt/gt.txt``, considered pedestrians) as PNGs and a GIF named
@@ -256,4 +258,5 @@ def visualize_mot_sequence(
         png=png,
         gif=gif,
         max_side=max_side,
+        colors=colors,
     )
