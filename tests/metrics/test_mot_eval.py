@@ -125,6 +125,16 @@ def test_missing_result_file_is_an_error(tmp_path):
         evaluate_dirs(gt_dir, res_dir)
 
 
+def test_seqinfo_without_seq_length_is_named(tmp_path):
+    gt_dir, res_dir = _case(tmp_path, seeds=(0,))
+    ini = gt_dir / "SEQ-00" / "seqinfo.ini"
+    ini.write_text("[Sequence]\nname=SEQ-00\nframeRate=30\n")
+    with pytest.raises(CorruptFileError, match=f"{ini}: missing key 'seqLength' in \\[Sequence\\]"):
+        evaluate_dirs(gt_dir, res_dir)
+    ini.unlink()  # without seqinfo.ini: the last frame of either file
+    assert evaluate_dirs(gt_dir, res_dir)[0]["SEQ-00"]["num_objects"] > 0
+
+
 def _frame_outputs(res_dir: Path, seq: str) -> list[dict]:
     """Per-frame tracker outputs (xyxy tensors) equal to the rows of ``res_dir/seq.txt``."""
     table = read_results(res_dir / f"{seq}.txt")

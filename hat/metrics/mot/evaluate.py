@@ -20,12 +20,17 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hat.data.readers.mot17_files import read_seqinfo
 from hat.errors import UserInputError
 from hat.metrics.mot.clear import ClearCounts, clear_counts, clear_scores
 from hat.metrics.mot.hota import HotaArrays, combine_hota, hota_arrays, hota_scores
 from hat.metrics.mot.identity import IdentityCounts, identity_counts, identity_scores
-from hat.metrics.mot.io import FORMATS, MotBoxes, read_ground_truth, read_results
+from hat.metrics.mot.io import (
+    FORMATS,
+    MotBoxes,
+    read_ground_truth,
+    read_results,
+    read_seq_length,
+)
 from hat.metrics.mot.preprocess import preprocess_sequence
 
 __all__ = [
@@ -135,7 +140,7 @@ def find_sequences(gt_dir: str | os.PathLike) -> list[str]:
 def sequence_length(gt_dir: str | os.PathLike, name: str) -> int | None:
     """``seqLength`` of ``gt_dir/<name>/seqinfo.ini``; None without that file."""
     path = os.path.join(os.fspath(gt_dir), name, "seqinfo.ini")
-    return read_seqinfo(path).seq_length if os.path.isfile(path) else None
+    return read_seq_length(path) if os.path.isfile(path) else None
 
 
 def evaluate_dirs(

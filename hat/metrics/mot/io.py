@@ -19,6 +19,7 @@ id appearing twice in one frame is an error (TrackEval refuses it too).
 
 from __future__ import annotations
 
+import configparser
 import math
 import os
 import re
@@ -35,6 +36,7 @@ __all__ = [
     "format_results",
     "read_ground_truth",
     "read_results",
+    "read_seq_length",
     "write_results",
 ]
 
@@ -74,10 +76,6 @@ class MotBoxes:
     @property
     def max_frame(self) -> int:
         return int(self.frames.max()) if len(self) else 0
-
-    @staticmethod
-    def empty(path: str = "") -> MotBoxes:
-        return _table(path, np.zeros((0, 9)), [])
 
 
 def _table(path: str, a: np.ndarray, lines: list[int]) -> MotBoxes:
@@ -218,3 +216,21 @@ def write_results(path: str | os.PathLike, text: str) -> None:
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def read_seq_length(path: str | os.PathLike) -> int:
+    """``seqLength`` of a ``seqinfo.ini`` (section ``[Sequence]``; the only key the evaluation
+    needs, as in TrackEval and motmetrics)."""
+    path = os.fspath(path)
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            parser.read_file(f, source=path)
+    except (configparser.Error, UnicodeDecodeError) as exc:
+        raise CorruptFileError(f"{path}: not a valid ini file ({exc})") from None
+    if not parser.has_option("Sequence", "seqLength"):
+        raise CorruptFileError(f"{path}: missing key 'seqLength' in [Sequence]")
+    text = parser.get("Sequence", "seqLength").strip()
+    if not text.isdigit() or int(text) < 1:
+        raise CorruptFileError(f"{path}: seqLength={text!r}: expected a positive integer")
+    return int(text)

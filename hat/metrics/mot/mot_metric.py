@@ -116,7 +116,13 @@ class MotMetric(EvalMetric):
                 f"frame_id, boxes (M, 4) xyxy, ids (M,), scores (M,); got {sorted(out)}"
             )
         seq = str(out["seq_name"])
-        frame = int(_array(out["frame_id"], "frame_id", np.int64).reshape(-1)[0])
+        frame_id = _array(out["frame_id"], "frame_id", np.int64).reshape(-1)
+        if frame_id.size != 1:
+            raise UserInputError(
+                f"MotMetric.update: {seq}: frame_id holds {frame_id.size} values; pass one dict "
+                "per frame (a list of them for a batch)"
+            )
+        frame = int(frame_id[0])
         boxes = _array(out["boxes"], "boxes", np.float64).reshape(-1, 4)
         ids = _array(out["ids"], "ids", np.float64).reshape(-1)
         scores = _array(out["scores"], "scores", np.float64).reshape(-1)
