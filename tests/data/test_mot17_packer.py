@@ -173,3 +173,38 @@ def test_jpeg_size_reads_the_header():
     ok, buf = cv2.imencode(".jpg", np.zeros((37, 53, 3), np.uint8))
     assert ok and jpeg_size(buf.tobytes()) == (37, 53)
     assert jpeg_size(b"\x89PNG\r\n") is None and jpeg_size(buf.tobytes()[:20]) is None
+
+
+def test_synthetic_release_split_pack_and_read(tmp_path):
+    """The path users run: synthetic MOT17 -> half split -> packed halves -> clips."""
+    from hat.data.datasets.mot17 import Mot17Dataset
+    from hat.data.mot17_half_split import make_half_split
+    from hat.data.synthetic.mot17 import make_mot17
+
+    root = str(tmp_path / "MOT17")
+    make_mot17(root, num_seqs=2, seed=0, frames=8, image_scale=0.05, num_test_seqs=1)
+    split_dir = os.path.join(root, "split_data")
+    make_half_split(root, split_dir)
+    target = str(tmp_path / "mot17")
+    for split in ("train", "test"):
+        Mot17Packer(split_dir, target, split_name=split, num_workers=0)()
+    train = Mot17Dataset(os.path.join(target, "train_lmdb"), sampler_lengths=[3], sample_interval=2)
+    assert [s.name for s in train.sequences] == ["MOT17-02-FRCNN", "MOT17-04-FRCNN"]
+    assert [s.length for s in train.sequences] == [5, 5]  # frames [0, 8 // 2] of 8
+    clip = train[5]["frames"]
+    assert [(f["seq_name"], f["frame_id"]) for f in clip] == [
+        ("MOT17-04-FRCNN", k) for k in (1, 3, 5)
+    ]
+    assert all((f["gt_ids"] // 1_000_000 == 1).all() for f in clip)
+    test = Mot17Dataset(os.path.join(target, "test_lmdb"))
+    assert len(test) == 6 and test[0]["frames"][0]["frame_id"] == 1
+    for name in ("MOT17-02-FRCNN", "MOT17-04-FRCNN"):
+        with open(os.path.join(split_dir, "test", name, "gt", "gt.txt"), "rb") as a:
+            with open(os.path.join(target, "test_gt", name, "gt", "gt.txt"), "rb") as b:
+                assert a.read() == b.read()
+    # the release's test split has no gt: frames packed without boxes, no test_gt
+    release = str(tmp_path / "release")
+    Mot17Packer(root, release, split_name="test", num_workers=0)()
+    assert sorted(os.listdir(release)) == ["test_lmdb"]
+    frame = Mot17Dataset(os.path.join(release, "test_lmdb"))[0]["frames"][0]
+    assert frame["seq_name"] == "MOT17-01-FRCNN" and frame["gt_bboxes"].shape == (0, 4)
