@@ -59,8 +59,10 @@ def check_jpeg(data: bytes, width: int, height: int, where: str) -> None:
     try:
         with Image.open(io.BytesIO(data)) as img:
             fmt, size = img.format, img.size
-    except (UnidentifiedImageError, OSError) as exc:
-        raise CorruptFileError(f"{where}: not a readable JPEG image ({exc})") from None
+    except (UnidentifiedImageError, OSError):
+        raise CorruptFileError(
+            f"{where}: not a readable JPEG image ({len(data)} bytes that PIL cannot identify)"
+        ) from None
     if fmt != "JPEG" or size != (width, height):
         raise CorruptFileError(
             f"{where}: a {fmt} image of {size[0]}x{size[1]}, expected a JPEG of {width}x{height} "
@@ -75,7 +77,11 @@ def decode_jpeg(data: bytes | memoryview, where: str) -> np.ndarray:
             img.load()
             rgb = img if img.mode == "RGB" else img.convert("RGB")
             return np.array(rgb)
-    except (UnidentifiedImageError, OSError) as exc:
+    except UnidentifiedImageError:
+        raise CorruptFileError(
+            f"{where}: undecodable JPEG image ({len(data)} bytes that PIL cannot identify)"
+        ) from None
+    except OSError as exc:  # e.g. "image file is truncated"
         raise CorruptFileError(f"{where}: undecodable JPEG image ({exc})") from None
 
 
