@@ -115,6 +115,12 @@ def test_crop_shifts_clips_and_drops_boxes_with_their_ids():
     # box 1 clipped at the crop's left edge, box 2 at its right/bottom, box 3 left entirely
     np.testing.assert_array_equal(frame["gt_bboxes"], [[0, 0, 8, 17], [28, 2, 36, 20]])
     assert frame["gt_ids"].tolist() == [7, 8] and frame["gt_classes"].tolist() == [1, 1]
+    # HAT's rm_neg_coords=False / filter_area=False: boxes only shifted, all kept
+    kept = crop_frame(_frame(), 8, 12, 20, 36, clip=False, drop_outside=False)
+    np.testing.assert_array_equal(kept["gt_bboxes"], BOXES - [12, 8, 12, 8])
+    assert kept["gt_ids"].tolist() == [7, 8, 9]
+    clipped = crop_frame(_frame(), 8, 12, 20, 36, clip=True, drop_outside=False)
+    np.testing.assert_array_equal(clipped["gt_bboxes"][2], [0, 20, 0, 20])
     crop = SeqRandomSizeCrop(min_size=10, max_size=30)
     for seed in range(20):
         with seeded_rngs(seed):
@@ -134,6 +140,16 @@ def test_resize_sizes_and_boxes():
     np.testing.assert_array_equal(out[1]["gt_bboxes"], BOXES * 2)
     out = SeqResize(img_scale=(20, 20), keep_ratio=False)(_clip(1))["frames"][0]
     np.testing.assert_allclose(out["gt_bboxes"][0], [10 / 3, 2.5, 20 / 3, 12.5], rtol=1e-6)
+
+
+def test_resize_boxes_outside_the_image():
+    frame = _frame()
+    frame["gt_bboxes"] = np.array([[-4, 2, 10, 12], [70, 0, 90, 10], [0, 0, 60, 40]], np.float32)
+    out = SeqResize(img_scale=(80, 1000))({"frames": [frame]})["frames"][0]
+    np.testing.assert_array_equal(out["gt_bboxes"], [[0, 4, 20, 24], [0, 0, 120, 80]])
+    assert out["gt_ids"].tolist() == [7, 9]
+    hat_like = SeqResize(img_scale=(80, 1000), rm_neg_coords=False)({"frames": [frame]})
+    np.testing.assert_array_equal(hat_like["frames"][0]["gt_bboxes"], frame["gt_bboxes"] * 2)
 
 
 def test_resize_picks_one_scale_per_clip():

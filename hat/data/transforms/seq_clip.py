@@ -67,16 +67,19 @@ def keep_boxes(frame: dict, keep: Any) -> dict:
     return out
 
 
-def clip_boxes_to_image(frame: dict, height: int, width: int) -> dict:
-    """Boxes clipped to ``[0, width] x [0, height]``; boxes left without area are dropped with
-    their ids (as MOTR's crop does)."""
+def clip_boxes_to_image(
+    frame: dict, height: int, width: int, clip: bool = True, drop_outside: bool = True
+) -> dict:
+    """Boxes clipped to ``[0, width] x [0, height]`` (``clip``), and boxes with nothing inside
+    the image dropped with their ids (``drop_outside``), as MOTR's crop does."""
     boxes = frame.get("gt_bboxes")
-    if boxes is None:
+    if boxes is None or not (clip or drop_outside):
         return frame
     boxes = np.array(boxes, np.float32)
-    boxes[:, 0::2] = np.clip(boxes[:, 0::2], 0, width)
-    boxes[:, 1::2] = np.clip(boxes[:, 1::2], 0, height)
+    inside = boxes.copy()
+    inside[:, 0::2] = np.clip(inside[:, 0::2], 0, width)
+    inside[:, 1::2] = np.clip(inside[:, 1::2], 0, height)
     out = dict(frame)
-    out["gt_bboxes"] = boxes
-    keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-    return keep_boxes(out, keep) if not keep.all() else out
+    out["gt_bboxes"] = inside if clip else boxes
+    keep = (inside[:, 2] > inside[:, 0]) & (inside[:, 3] > inside[:, 1])
+    return keep_boxes(out, keep) if drop_outside and not keep.all() else out

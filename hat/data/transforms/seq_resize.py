@@ -37,7 +37,7 @@ def resized_size(
 @OBJECT_REGISTRY.register
 class SeqResize:
     """Resize every frame of a clip to one size drawn per clip; boxes scaled with it (clipped to
-    the image; boxes left without area dropped with their ids).
+    the image; boxes left outside it dropped with their ids).
 
     Args:
         img_scale: an ``(h, w)`` scale or a list of them.
@@ -45,6 +45,8 @@ class SeqResize:
             bound the long and the short side, each drawn uniformly (integers).
         keep_ratio: keep the aspect ratio (see :func:`resized_size`); else resize to the scale.
         divisor: round both sides down to a multiple of it.
+        rm_neg_coords: clip the boxes to the image and drop those left outside it (HAT's name);
+            False only scales them.
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class SeqResize:
         multiscale_mode: str = "value",
         keep_ratio: bool = True,
         divisor: int = 1,
+        rm_neg_coords: bool = True,
     ) -> None:
         scales = [img_scale] if isinstance(img_scale[0], (int, float)) else list(img_scale)
         self.img_scale = [(int(s[0]), int(s[1])) for s in scales]  # type: ignore[index]
@@ -76,6 +79,7 @@ class SeqResize:
         self.multiscale_mode = multiscale_mode
         self.keep_ratio = keep_ratio
         self.divisor = int(divisor)
+        self.rm_neg_coords = rm_neg_coords
 
     def draw_scale(self) -> tuple[int, int]:
         """The ``(h, w)`` scale of one clip."""
@@ -106,10 +110,12 @@ class SeqResize:
             return frame
         factor = np.array([new_w / width, new_h / height] * 2, np.float32)
         frame["gt_bboxes"] = np.asarray(frame["gt_bboxes"], np.float32) * factor
-        return clip_boxes_to_image(frame, new_h, new_w)
+        fit = self.rm_neg_coords
+        return clip_boxes_to_image(frame, new_h, new_w, clip=fit, drop_outside=fit)
 
     def __repr__(self) -> str:
         return (
             f"SeqResize(img_scale={self.img_scale}, multiscale_mode={self.multiscale_mode!r}, "
-            f"keep_ratio={self.keep_ratio}, divisor={self.divisor})"
+            f"keep_ratio={self.keep_ratio}, divisor={self.divisor}, "
+            f"rm_neg_coords={self.rm_neg_coords})"
         )
