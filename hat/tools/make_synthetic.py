@@ -12,6 +12,10 @@
     python3 tools/datasets/make_synthetic.py mot17 --out tmp_data/MOT17 --num-seqs 7 --seed 0 \
         [--num-test-seqs 7 --frames 600 --image-scale 1.0]
 
+    python3 tools/datasets/make_synthetic.py nuscenes --out tmp_data/nuscenes_raw \
+        --version v1.0-trainval --num-train-scenes 8 --num-val-scenes 2 --seed 0 \
+        [--frames-per-scene 40 --image-size 1600x900]
+
 One subcommand per dataset; add a ``_add_<name>`` function and list it in ``_DATASETS``.
 """
 
@@ -192,11 +196,55 @@ def _run_mot17(args: argparse.Namespace) -> int:
     return 0
 
 
+def _image_size(text: str) -> tuple[int, int]:
+    """``WxH`` -> (width, height)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        msg = f"expected WIDTHxHEIGHT, e.g. 1600x900, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    return w, h
+
+
+def _add_nuscenes(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "nuscenes", help="synthetic nuScenes (13 tables, 6 cameras, LIDAR_TOP, maps, expansion)"
+    )
+    p.add_argument("--out", required=True, help="dataroot, e.g. tmp_data/nuscenes_raw")
+    p.add_argument("--version", default="v1.0-trainval", choices=["v1.0-trainval", "v1.0-mini"])
+    p.add_argument("--num-train-scenes", type=int, required=True, help="train (mini_train) scenes")
+    p.add_argument("--num-val-scenes", type=int, required=True, help="val (mini_val) scenes")
+    p.add_argument("--frames-per-scene", type=int, default=40, help="key frames at 2 Hz")
+    _add_common_options(p, height=900, width=1600, overwrite_help="replace an existing dataroot")
+    p.add_argument(
+        "--image-size", type=_image_size, default=None, help="WxH, sets --width and --height"
+    )
+    p.set_defaults(run=_run_nuscenes)
+
+
+def _run_nuscenes(args: argparse.Namespace) -> int:
+    from hat.data.synthetic.nuscenes import make_nuscenes
+
+    if args.image_size is not None:
+        args.width, args.height = args.image_size
+    summary = make_nuscenes(
+        args.out,
+        **_generator_kwargs(
+            args, "version", "num_train_scenes", "num_val_scenes", "frames_per_scene"
+        ),
+    )
+    counts = f"{args.version} scenes ({summary['train']} train, {summary['val']} val)"
+    if not summary["skipped"]:
+        counts += f", {summary['samples']} samples, {summary['annotations']} annotations"
+    return _report(args, summary, counts)
+
+
 _DATASETS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_flyingchairs,
     _add_cityscapes,
     _add_sceneflow,
     _add_mot17,
+    _add_nuscenes,
 ]
 
 
