@@ -6,6 +6,7 @@ import json
 import math
 import os
 
+import cv2
 import numpy as np
 import pytest
 
@@ -282,3 +283,31 @@ def test_map_target_equals_the_devkit_map_mask_for_line_layers(tmp_path):
             ours = draw_polylines(layer_lines(expansion, layer, pose(x, y, yaw)), grid, 2)
             assert expected.sum() > 100
             np.testing.assert_array_equal(ours, expected)
+
+
+def test_boundaries_and_crossings_trace_the_devkit_polygon_masks(tmp_path):
+    map_api = pytest.importorskip("nuscenes.map_expansion.map_api")
+    w = MapWriter()
+    w.polygon("road_segment", rect(100.0, 110.0, 200.0, 124.0))
+    w.polygon("road_segment", [(140.0, 100.0), (150.0, 100.0), (158.0, 140.0), (146.0, 141.0)])
+    w.polygon("lane", rect(120.0, 123.0, 135.0, 128.0))
+    w.polygon("ped_crossing", rect(160.0, 110.0, 164.0, 124.0))
+    w.write(tmp_path)
+    nusc_map = map_api.NuScenesMap(dataroot=str(tmp_path), map_name=LOCATION)
+    inner = np.zeros((200, 400), bool)
+    inner[10:-10, 10:-10] = True  # away from the cut along the patch edges
+    for x, y, yaw in [(150.0, 117.0, 0.0), (145.0, 118.0, 30.0), (150.0, 120.0, -75.0)]:
+        fills = nusc_map.get_map_mask(
+            (x, y, 30.0, 60.0), yaw, ["road_segment", "lane", "ped_crossing"], (200, 400)
+        )
+        ours = map_target({"location": LOCATION, "ego2global": pose(x, y, yaw)}, tmp_path, MAP_SIZE)
+        for fill, label in ((fills[0] | fills[1], 3), (fills[2], 2)):
+            edge = (fill ^ cv2.erode(fill, np.ones((3, 3), np.uint8))).astype(bool)
+            assert (edge & inner).sum() > 100
+            if label == 3:  # every edge cell of the road/lane union is boundary
+                assert (ours[edge & inner] == 3).all()
+            # and every cell we draw is on an edge of the devkit's polygons, within the line's
+            # reach (3 cells), its cap and the corners cut by the 1 m resampling
+            dist = cv2.distanceTransform((~edge).astype(np.uint8), cv2.DIST_L2, 5)
+            drawn = (ours == label) & inner
+            assert drawn.sum() > 100 and dist[drawn].max() <= 4.5
