@@ -92,7 +92,7 @@ def test_localisation_thresholds_split_detection_accuracy(tmp_path):
         ("gt.txt", "1,1,0,0,10,10,1,1,1\n1,1,5,5,10,10,1,1,1\n", 2, "appears twice in frame 1"),
         ("res.txt", "1,1,0,0,10,10\n", 1, "6 fields, expected 7..10"),
         ("res.txt", "1,1.5,0,0,10,10,1,-1,-1,-1\n", 1, "id must be an integer"),
-        ("res.txt", "1,1,0,0,-10,10,1,-1,-1,-1\n", 1, "width/height must be >= 0"),
+        ("gt.txt", "1,1,0,0,-10,10,1,1,1\n", 1, "width/height must be >= 0"),
         ("res.txt", "1,1,0,0,nan,10,1,-1,-1,-1\n", 1, "non-finite"),
     ],
 )
@@ -111,6 +111,13 @@ def test_blank_separated_results_and_frame_beyond_seq_length(tmp_path):
     assert res.ids.tolist() == [7, 7] and res.conf.tolist() == [0.9, 1.0]
     with pytest.raises(CorruptFileError, match=r"res\.txt, line 2: frame 4 is beyond .* 3 frames"):
         evaluate_sequence("s", gt, res, num_frames=3)
+
+
+def test_result_box_of_negative_size_is_a_false_positive(tmp_path):
+    gt = gt_line(1, 1, (0, 0, 10, 10))
+    res = res_line(1, 1, (0, 0, -10, 10)) + res_line(1, 2, (10, 10, -10, -10))
+    s = evaluate_sequence("neg", *_files(tmp_path, gt, res)).scores()
+    assert (s["num_false_positives"], s["num_misses"], s["num_matches"]) == (2, 1, 0)
 
 
 def _case(tmp_path: Path, seeds=(0, 1, 2)):

@@ -9,7 +9,9 @@ Ground truth (``<seq>/gt/gt.txt``), one box per line, no header, fields separate
   (no classes; ``conf`` 0 marks an ignored box as in TrackEval).
 
 Tracker results (``<seq>.txt``): 7 to 10 fields ``frame, id, left, top, width, height,
-score[, -1, -1, -1]``; :func:`format_results` writes the 10-field form.
+score[, -1, -1, -1]``; :func:`format_results` writes the 10-field form. A result box of
+negative width or height is read (it overlaps nothing and so is a false positive, as in both
+references); in the ground truth it is an error.
 
 Frames count from 1, ids are integers, boxes are pixels (the MATLAB ``-1`` offset that
 motmetrics subtracts from both files changes no IoU and is not applied). Every error is a
@@ -91,7 +93,7 @@ def _table(path: str, a: np.ndarray, lines: list[int]) -> MotBoxes:
     )
 
 
-def _rows(path: str, min_fields: int, max_fields: int, what: str):
+def _rows(path: str, min_fields: int, max_fields: int, what: str, negative_size: bool = False):
     """``(line number, values)`` of every non-blank line, checked for count and numbers."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"file not found: {path}")
@@ -119,16 +121,16 @@ def _rows(path: str, min_fields: int, max_fields: int, what: str):
                 raise CorruptFileError(
                     f"{path}, line {lineno}: non-finite number, expected {what}: {text!r}"
                 )
-            _check_common(path, lineno, values, text)
+            _check_common(path, lineno, values, text, negative_size)
             yield lineno, values, text
 
 
-def _check_common(path: str, lineno: int, v: list[float], text: str) -> None:
+def _check_common(path: str, lineno: int, v: list[float], text: str, negative_size: bool) -> None:
     if not (v[0].is_integer() and v[0] >= 1):
         raise CorruptFileError(f"{path}, line {lineno}: frame must be an integer >= 1: {text!r}")
     if not v[1].is_integer():
         raise CorruptFileError(f"{path}, line {lineno}: id must be an integer: {text!r}")
-    if v[4] < 0 or v[5] < 0:
+    if not negative_size and (v[4] < 0 or v[5] < 0):
         raise CorruptFileError(f"{path}, line {lineno}: width/height must be >= 0: {text!r}")
 
 
@@ -178,7 +180,7 @@ def read_results(path: str | os.PathLike) -> MotBoxes:
     """Parse a tracker result file (7 to 10 fields per line; see the module doc)."""
     path = os.fspath(path)
     rows, lines = [], []
-    for lineno, v, _ in _rows(path, 7, 10, _RESULT_WHAT):
+    for lineno, v, _ in _rows(path, 7, 10, _RESULT_WHAT, negative_size=True):
         rows.append([*v[:7], 1.0, 1.0])
         lines.append(lineno)
     table = _table(path, np.asarray(rows, np.float64).reshape(-1, 9), lines)
