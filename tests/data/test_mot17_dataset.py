@@ -16,6 +16,8 @@ from hat.data.collates import collate_mot_clips
 from hat.data.dataloader import set_loader_epoch
 from hat.data.datasets.mot17 import Mot17Dataset, Mot17FromImage
 from hat.data.epoch_sampler import DistSetEpochDatasetSampler
+from hat.data.errors import CorruptFileError
+from hat.data.pack_type.lmdb import LmdbReader, LmdbWriter
 from hat.data.packers.mot17 import Mot17Packer
 from hat.data.sample_seeding import seeded_rngs
 from hat.data.samplers import DistSetEpochDatasetSampler as ExportedSampler
@@ -128,6 +130,30 @@ def test_bad_sampling_arguments_are_named(lmdbs):
         Mot17Dataset(path, sampler_lengths=[2, 3, 4, 5], sampler_steps=[1, 2])
     with pytest.raises(ValueError, match=r"sample_mode 'every'"):
         Mot17Dataset(path, sample_mode="every")
+
+
+def test_lmdb_not_written_by_the_packer_is_refused(lmdbs, tmp_path):
+    other = str(tmp_path / "other_lmdb")
+    with LmdbWriter(other) as w:
+        w.append({"schema": "hat.flyingchairs/1"})
+    with pytest.raises(CorruptFileError, match=r"other_lmdb key '0': not a MOT17 value"):
+        Mot17Dataset(other)
+    # MOT17 records, but a sequence's frames out of order
+    reader = LmdbReader(os.path.join(lmdbs, "train_lmdb"))
+    shuffled = str(tmp_path / "shuffled_lmdb")
+    with LmdbWriter(shuffled) as w:
+        for i in (1, 0, 2, 3, 4, 5, 6):
+            w.append(reader[i])
+    with pytest.raises(CorruptFileError, match=r"frame 2 of MOT17-02-FRCNN where a sequence's"):
+        Mot17Dataset(shuffled)
+    gap = str(tmp_path / "gap_lmdb")  # MOT17-02's frame 7 missing
+    with LmdbWriter(gap) as w:
+        for i in (0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11):
+            w.append(reader[i])
+    with pytest.raises(
+        CorruptFileError, match=r"key '6': expected frame 7 of MOT17-02-FRCNN, found frame 1 of"
+    ):
+        Mot17Dataset(gap)
 
 
 def test_mot17_from_image_equals_the_packed_test_split(mot_root, lmdbs):
