@@ -22,6 +22,7 @@ import numpy as np
 from pyquaternion import Quaternion
 
 from hat.data.readers.nuscenes_constants import DETECTION_CLASSES
+from hat.metrics.nuscenes.config import TP_METRICS
 from hat.metrics.nuscenes.metric import default_attributes
 
 VERSION = "v1.0-mini"
@@ -591,3 +592,28 @@ def metric_batch(nusc, tokens: list[str]) -> dict[str, Any]:
         batch["gt_num_radar_pts"].append(np.array(nr, dtype=np.int64))
         batch["gt_bike_racks_global"].append(np.array(racks).reshape(-1, 10))
     return batch
+
+
+def assert_summaries_equal(ours: dict, ref: dict, tol: float = 1e-6) -> None:
+    """Every AP, TP error and summary of two metrics_summary dicts within ``tol`` (NaN where
+    the other is NaN)."""
+
+    def close(a, b, where):
+        if isinstance(b, float) and math.isnan(b):
+            assert math.isnan(a), f"{where}: {a} vs devkit nan"
+        else:
+            assert abs(a - b) <= tol, f"{where}: {a} vs devkit {b}"
+
+    assert list(ours["label_aps"]) == list(ref["label_aps"])
+    for c in ref["label_aps"]:
+        assert [float(k) for k in ours["label_aps"][c]] == [float(k) for k in ref["label_aps"][c]]
+        for th, v in ref["label_aps"][c].items():
+            close(ours["label_aps"][c][float(th)], v, f"AP {c}@{th}")
+        for m in TP_METRICS:
+            close(ours["label_tp_errors"][c][m], ref["label_tp_errors"][c][m], f"{m} of {c}")
+        close(ours["mean_dist_aps"][c], ref["mean_dist_aps"][c], f"mean AP of {c}")
+    for m in TP_METRICS:
+        close(ours["tp_errors"][m], ref["tp_errors"][m], m)
+        close(ours["tp_scores"][m], ref["tp_scores"][m], m)
+    close(ours["mean_ap"], ref["mean_ap"], "mAP")
+    close(ours["nd_score"], ref["nd_score"], "NDS")

@@ -15,7 +15,13 @@ import pytest
 from nuscenes.eval.common import utils as devkit_utils
 from nuscenes.eval.detection import algo as devkit_algo
 from nuscenes.eval.detection.data_classes import DetectionBox
-from nuscenes_dataroot import build_dataroot, devkit_eval, make_predictions, results_json
+from nuscenes_dataroot import (
+    assert_summaries_equal,
+    build_dataroot,
+    devkit_eval,
+    make_predictions,
+    results_json,
+)
 from pyquaternion import Quaternion
 
 from hat.metrics.nuscenes.algo import MetricData, accumulate, calc_ap, calc_tp, cummean
@@ -33,31 +39,6 @@ CASES = ("perfect", "barrier_flip", "jittered", "tied_scores", "empty")
 def dataroot(tmp_path_factory):
     root = tmp_path_factory.mktemp("nuscenes")
     return build_dataroot(root / "data")
-
-
-def assert_summaries_equal(ours: dict, ref: dict, tol: float = 1e-6) -> None:
-    """Every AP, TP error and summary of two metrics_summary dicts within ``tol`` (NaN where
-    the other is NaN)."""
-
-    def close(a, b, where):
-        if isinstance(b, float) and math.isnan(b):
-            assert math.isnan(a), f"{where}: {a} vs devkit nan"
-        else:
-            assert abs(a - b) <= tol, f"{where}: {a} vs devkit {b}"
-
-    assert list(ours["label_aps"]) == list(ref["label_aps"])
-    for c in ref["label_aps"]:
-        assert [float(k) for k in ours["label_aps"][c]] == [float(k) for k in ref["label_aps"][c]]
-        for th, v in ref["label_aps"][c].items():
-            close(ours["label_aps"][c][float(th)], v, f"AP {c}@{th}")
-        for m in TP_METRICS:
-            close(ours["label_tp_errors"][c][m], ref["label_tp_errors"][c][m], f"{m} of {c}")
-        close(ours["mean_dist_aps"][c], ref["mean_dist_aps"][c], f"mean AP of {c}")
-    for m in TP_METRICS:
-        close(ours["tp_errors"][m], ref["tp_errors"][m], m)
-        close(ours["tp_scores"][m], ref["tp_scores"][m], m)
-    close(ours["mean_ap"], ref["mean_ap"], "mAP")
-    close(ours["nd_score"], ref["nd_score"], "NDS")
 
 
 def ours_from_files(root, result_path):
