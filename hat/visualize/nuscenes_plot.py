@@ -149,17 +149,21 @@ def camera_grid(
     score_threshold: float = 0.3,
 ) -> np.ndarray:
     """The 6 views in nuScenes' 2 x 3 layout with the sample's ``gt_boxes`` (solid) and the
-    predictions ``pred`` (``bboxes``/``scores``/``labels``, dashed) projected; each view is
-    drawn at its own size, then scaled to ``view_width`` (None: kept)."""
+    predictions ``pred`` (``bboxes``/``scores``/``labels``, dashed) projected through
+    ``img_aug @ K @ inv(bev_aug @ sensor2ego)`` (the multi-view and BEV augmentations, when the
+    sample has them); each view is drawn at its own size, then scaled to ``view_width`` (None:
+    kept)."""
     imgs = _views(sample)
     n = len(imgs)
     post = sample.get("img_aug", np.broadcast_to(np.eye(3), (n, 3, 3)))
     names = sample.get("cam_names", NUSCENES_CAMERAS)
     gt, gt_labels = _check_boxes(sample.get("gt_boxes"), sample.get("gt_labels"), "gt_boxes")
     pb, pl = _predictions(pred, score_threshold)
+    # boxes are in the (BEV-augmented) ego frame: the cameras sit at bev_aug @ sensor2ego there
+    bev_aug = np.asarray(sample.get("bev_aug", np.eye(4)), dtype=np.float64)
     tiles = []
     for v, img in enumerate(imgs):
-        args = (sample["intrinsics"][v], sample["sensor2ego"][v], post[v])
+        args = (sample["intrinsics"][v], bev_aug @ sample["sensor2ego"][v], post[v])
         tile = draw_boxes_on_view(img, gt, gt_labels, *args)
         tile = draw_boxes_on_view(tile, pb, pl, *args, dashed=True)
         if view_width is not None and tile.shape[1] != view_width:

@@ -178,6 +178,19 @@ def test_edges_behind_the_camera_are_clipped_at_the_near_plane():
     assert not ok.any()
 
 
+def test_views_of_a_bev_augmented_sample_show_the_boxes_on_the_same_pixels():
+    from hat.data.transforms.bev_flip import BevFlip
+    from hat.data.transforms.bev_rotate import BevRotate
+
+    sample = make_sample()
+    before = camera_grid(sample, view_width=None)
+    augmented = BevFlip(1.0, 1.0, (51.2, 51.2, 0.8))(
+        BevRotate((51.2, 51.2, 0.8), (0.3, 0.3))(sample)
+    )
+    assert not np.allclose(augmented["gt_boxes"][:, :2], sample["gt_boxes"][:, :2])
+    np.testing.assert_array_equal(camera_grid(augmented, view_width=None), before)
+
+
 def test_picture_rejects_transformed_tensor_views():
     import torch
 
