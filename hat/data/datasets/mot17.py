@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 import torch
 
-from hat.data.codecs.mot17 import Mot17Frame, decode_frame, read_frame_header
+from hat.data.codecs.mot17 import FrameHeader, Mot17Frame, decode_frame, read_frame_header
 from hat.data.datasets.base import LmdbRecordDataset, SampleDataset, Transforms
 from hat.data.errors import CorruptFileError
 from hat.data.memory import tune_malloc
@@ -218,7 +218,7 @@ class Mot17Dataset(LmdbRecordDataset):
             idx += length
         return spans
 
-    def _header(self, idx: int):
+    def _header(self, idx: int) -> FrameHeader:
         with self.reader.view(idx) as value:
             return read_frame_header(value, f"{self.data_path} key {str(idx)!r}")
 
