@@ -38,11 +38,9 @@ def _pack_cli(src: str, target: str, split: str, *extra: str) -> subprocess.Comp
 
 @pytest.fixture(scope="module")
 def packed(nuscenes_root, tmp_path_factory) -> str:
-    """mini_train packed by the command with 2 reader processes, mini_val in this process."""
+    """Both splits of the hand-made set packed into one target (in this process)."""
     target = str(tmp_path_factory.mktemp("packed") / "nuscenes")
-    proc = _pack_cli(nuscenes_root, target, "mini_train", "--num-workers", "2")
-    assert proc.returncode == 0, proc.stderr
-    assert f"packed 5 mini_train key frames into {target}/{VERSION}/mini_train_lmdb" in proc.stdout
+    assert NuscenesPacker(nuscenes_root, target, "mini_train", 0, version=VERSION)() == 5
     assert NuscenesPacker(nuscenes_root, target, "mini_val", 0, version=VERSION)() == 3
     return target
 
@@ -190,3 +188,67 @@ def test_image_that_is_not_what_the_table_says_aborts_the_pack(nuscenes_copy, tm
         NuscenesPacker(nuscenes_copy, target, "mini_train", 0, version=VERSION)()
     assert sorted(os.listdir(target)) == before == ["metas", VERSION]
     assert os.listdir(os.path.join(target, VERSION)) == ["mini_val_lmdb"]
+
+
+# --- the synthetic generator's dataroot, packed by the command with a reader pool ------------
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory) -> str:
+    from hat.data.synthetic.nuscenes import make_nuscenes
+
+    root = str(tmp_path_factory.mktemp("synthetic") / "nuscenes_raw")
+    make_nuscenes(root, VERSION, num_train_scenes=1, num_val_scenes=1, seed=3,
+                  frames_per_scene=3, height=90, width=160)  # fmt: skip
+    return root
+
+
+def _devkit_velocity(anns: dict, samples: dict, token: str) -> np.ndarray:
+    """nuscenes-devkit's NuScenes.box_velocity, written out on the raw JSON records."""
+    cur = anns[token]
+    has_prev, has_next = cur["prev"] != "", cur["next"] != ""
+    if not has_prev and not has_next:
+        return np.full(3, np.nan)
+    first = anns[cur["prev"]] if has_prev else cur
+    last = anns[cur["next"]] if has_next else cur
+    diff = np.array(last["translation"]) - np.array(first["translation"])
+    dt = 1e-6 * samples[last["sample_token"]]["timestamp"] - 1e-6 * samples[
+        first["sample_token"]]["timestamp"]  # fmt: skip
+    limit = 1.5 * 2 if has_prev and has_next else 1.5
+    return np.full(3, np.nan) if dt > limit else diff / dt
+
+
+def test_synthetic_set_packs_with_a_reader_pool(synthetic_root, tmp_path):
+    from hat.data.datasets.nuscenes import NuscenesDataset, NuscenesFromImage
+
+    target = str(tmp_path / "nuscenes")
+    proc = _pack_cli(synthetic_root, target, "mini_train", "--num-workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    lmdb = os.path.join(target, VERSION, "mini_train_lmdb")
+    assert f"packed 3 mini_train key frames into {lmdb}" in proc.stdout
+    assert "frame/s" in proc.stderr  # the progress bar reports the throughput
+    packed = NuscenesDataset(lmdb)
+    raw = NuscenesFromImage(synthetic_root, VERSION, "mini_train")
+    with open(os.path.join(synthetic_root, VERSION, "sample_annotation.json")) as f:
+        anns = {a["token"]: a for a in json.load(f)}
+    with open(os.path.join(synthetic_root, VERSION, "sample.json")) as f:
+        samples = {s["token"]: s for s in json.load(f)}
+    reader = LmdbReader(lmdb)
+    checked = 0
+    for i in range(len(packed)):
+        a, b = packed[i], raw[i]
+        assert sorted(a) == sorted(b) and a["sample_token"] == b["sample_token"]
+        for x, y in zip(a["img"], b["img"]):
+            np.testing.assert_array_equal(x, y)
+        for key in ("ego2global", "intrinsics", "gt_boxes", "gt_boxes_global", "gt_labels"):
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+        # velocity: the devkit's rule on the raw records (NaN kept in the record)
+        record = reader[i]
+        stored = np.frombuffer(record["gt_boxes_global"], "<f8").reshape(-1, 9)[:, 7:9]
+        for token, vel in zip(record["gt_annotation_tokens"], stored):
+            np.testing.assert_allclose(vel, _devkit_velocity(anns, samples, token)[:2], atol=1e-9)
+            checked += 1
+        # ego <-> global: the same boxes
+        rot, trans = a["ego2global"][:3, :3], a["ego2global"][:3, 3]
+        np.testing.assert_allclose(
+            a["gt_boxes"][:, :3] @ rot.T + trans, a["gt_boxes_global"][:, :3], atol=1e-6
+        )
+    assert checked > 10
