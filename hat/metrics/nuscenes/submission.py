@@ -25,6 +25,7 @@ __all__ = ["META_KEYS", "load_results", "results_to_boxes"]
 META_KEYS = ("use_camera", "use_lidar", "use_radar", "use_map", "use_external")
 _VECTORS = {"translation": 3, "size": 3, "rotation": 4, "velocity": 2}
 _BOX_KEYS = (*_VECTORS, "sample_token", "detection_name", "detection_score", "attribute_name")
+_BOX_KEY_SET = frozenset(_BOX_KEYS)
 
 
 def _number_list(box: Mapping[str, Any], key: str, n: int, where: str) -> list[float]:
@@ -77,6 +78,40 @@ def _check_box(box: Any, token: str, where: str) -> dict[str, Any]:
     return out
 
 
+def _columns_fast(boxes: list[Any], token: str) -> dict[str, np.ndarray] | None:
+    """The columns of a sample's boxes built with numpy, or None when anything is off (the
+    box-by-box check then names the problem)."""
+    try:
+        if not all(isinstance(b, dict) and _BOX_KEY_SET <= b.keys() for b in boxes):
+            return None
+        if any(b["sample_token"] != token for b in boxes):
+            return None
+        cols: dict[str, np.ndarray] = {}
+        for key, n in _VECTORS.items():
+            a = np.array([b[key] for b in boxes])
+            if a.dtype.kind not in "if" or a.shape != (len(boxes), n):
+                return None
+            cols[key] = a.astype(np.float64)
+        if np.isnan(cols["translation"]).any() or np.isnan(cols["rotation"]).any():
+            return None
+        if not (cols["size"] > 0).all():  # NaN sizes fail here too
+            return None
+        scores = np.array([b["detection_score"] for b in boxes])
+        if len(boxes) and (scores.dtype.kind not in "if" or np.isnan(scores).any()):
+            return None
+        cols["score"] = scores.astype(np.float64)
+        cols["name"] = np.array([CLASS_INDEX[b["detection_name"]] for b in boxes], np.int64)
+        attrs = [ATTRIBUTE_INDEX[b["attribute_name"]] for b in boxes]
+        cols["attribute"] = np.array(attrs, dtype=np.int64)
+        num_pts = [b.get("num_pts", -1) for b in boxes]
+        if not all(type(v) is int for v in num_pts):
+            return None
+        cols["num_pts"] = np.array(num_pts, dtype=np.int64)
+        return cols
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def results_to_boxes(
     results: Mapping[str, Any], max_boxes_per_sample: int, source: str = "results"
 ) -> EvalBoxes:
@@ -90,17 +125,15 @@ def results_to_boxes(
             raise UserInputError(
                 f"{where}: {len(boxes)} boxes; at most {max_boxes_per_sample} per sample allowed"
             )
-        checked = [_check_box(b, token, f"{where}[{i}]") for i, b in enumerate(boxes)]
+        cols = _columns_fast(boxes, token)
+        if cols is None:
+            checked = [_check_box(b, token, f"{where}[{i}]") for i, b in enumerate(boxes)]
+            keys = (*_VECTORS, "name", "attribute", "score", "num_pts")
+            cols = {k: [b[k] for b in checked] for k in keys}
+            for k, n in _VECTORS.items():
+                cols[k] = np.asarray(cols[k], dtype=np.float64).reshape(-1, n)
         tokens.append(token)
-        columns.append(
-            {
-                k: [b[k] for b in checked]
-                for k in (*_VECTORS, "name", "attribute", "score", "num_pts")
-            }
-        )
-    for col in columns:  # empty samples: well-shaped empty columns
-        for k, n in _VECTORS.items():
-            col[k] = np.asarray(col[k], dtype=np.float64).reshape(-1, n)
+        columns.append(cols)
     return EvalBoxes.from_samples(tokens, columns)
 
 
