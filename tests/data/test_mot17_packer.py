@@ -109,6 +109,11 @@ def test_cli_writes_the_seed_layout(mot_root, tmp_path, capsys):
     # a second pack refuses to overwrite, and says so
     assert packer_main([*src, "--split-name", "test", "--num-workers", "0"]) == 1
     assert "already exists" in capsys.readouterr().err
+    # --overwrite replaces both, leaving nothing beside them
+    os.remove(os.path.join(target, "test_gt", "MOT17-02-FRCNN", "seqinfo.ini"))
+    assert packer_main([*src, "--split-name", "test", "--num-workers", "0", "--overwrite"]) == 0
+    assert sorted(os.listdir(target)) == ["test_gt", "test_lmdb", "train_lmdb"]
+    assert os.path.isfile(os.path.join(target, "test_gt", "MOT17-02-FRCNN", "seqinfo.ini"))
 
 
 def _damaged_copy(mot_root, tmp_path) -> str:
