@@ -617,3 +617,57 @@ def assert_summaries_equal(ours: dict, ref: dict, tol: float = 1e-6) -> None:
         close(ours["tp_scores"][m], ref["tp_scores"][m], m)
     close(ours["mean_ap"], ref["mean_ap"], "mAP")
     close(ours["nd_score"], ref["nd_score"], "NDS")
+
+
+def jitter_batch_predictions(batch: dict[str, Any], seed: int = 0) -> list[dict[str, Any]]:
+    """Model outputs (ego frame) from a :func:`metric_batch`'s ground truth: boxes moved by
+    0-2.5 m, resized, turned and with noisy velocities, 15 % missed, 10 % wrong class, and a
+    few false positives per sample (for dataroots this module did not write)."""
+    rng = np.random.default_rng(seed)
+    outs = []
+    for m, boxes, rot, labels, valid in zip(
+        batch["ego2global"],
+        batch["gt_boxes_global"],
+        batch["gt_rotation_global"],
+        batch["gt_labels"],
+        batch["gt_velocity_valid"],
+    ):
+        r, t = m[:3, :3], m[:3, 3]
+        n = len(boxes)
+        ego = np.zeros((n, 9))
+        ego[:, :3] = (boxes[:, :3] - t) @ r
+        ego[:, 3:6] = boxes[:, 3:6]
+        for i in range(n):
+            rel = r.T @ Quaternion(rot[i]).rotation_matrix
+            ego[i, 6] = math.atan2(rel[1, 0], rel[0, 0])
+        vel = np.where(valid[:, None], boxes[:, 7:9], 0.0)
+        ego[:, 7:9] = (np.column_stack([vel, np.zeros(n)]) @ r)[:, :2]
+        ego[:, :2] += rng.normal(0, 1, (n, 2)) * rng.uniform(0, 1.2, (n, 1))
+        ego[:, 3:6] *= rng.uniform(0.8, 1.2, (n, 3))
+        ego[:, 6] += rng.normal(0, 0.3, n)
+        ego[:, 7:9] += rng.normal(0, 0.5, (n, 2))
+        lab = np.where(rng.random(n) < 0.1, rng.integers(0, 10, n), labels)
+        keep = rng.random(n) > 0.15
+        fp = 4
+        fps = np.column_stack(
+            [rng.uniform(-40, 40, (fp, 2)), np.ones(fp), np.full((fp, 3), 2.0), np.zeros((fp, 3))]
+        )
+        outs.append(
+            {
+                "bboxes": np.concatenate([ego[keep], fps]),
+                "scores": rng.uniform(0.05, 1.0, int(keep.sum()) + fp),
+                "labels": np.concatenate([lab[keep], rng.integers(0, 10, fp)]),
+            }
+        )
+    return outs
+
+
+def dataroot_of_batch(root: Path, batch: dict[str, Any]) -> Dataroot:
+    """A :class:`Dataroot` (eval tokens and LIDAR_TOP poses) for :func:`results_json`."""
+    info = Dataroot(Path(root), list(batch["sample_token"]))
+    for tok, m in zip(batch["sample_token"], batch["ego2global"]):
+        info.ego_pose[tok] = {
+            "translation": m[:3, 3].tolist(),
+            "rotation": list(Quaternion(matrix=m[:3, :3], atol=1e-6).elements),
+        }
+    return info
