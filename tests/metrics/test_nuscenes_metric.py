@@ -20,7 +20,7 @@ from nuscenes_dataroot import (
     results_json,
 )
 
-from hat.metrics.nuscenes.geometry import quaternion_yaw
+from hat.metrics.nuscenes.geometry import matrix_to_quaternion, quaternion_yaw, rotation_matrices
 from hat.metrics.nuscenes.metric import NuscenesMetric, default_attributes, predictions_to_global
 from hat.registry import build_from_registry
 
@@ -153,3 +153,15 @@ def test_keeps_the_best_boxes_per_sample_and_rejects_bad_input(data):
     with pytest.raises(KeyError, match="no 'sample_token'"):
         metric.update(no_token, [{}])
     assert not math.isnan(metric.compute()[1])
+
+
+def test_matrix_to_quaternion_round_trip():
+    rng = np.random.default_rng(0)
+    q = rng.normal(size=(200, 4))
+    q[:4] = [[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [1, 0, 0, 0]]  # each Shepperd branch
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    r = rotation_matrices(q)
+    back = matrix_to_quaternion(r)
+    np.testing.assert_allclose(rotation_matrices(back), r, atol=1e-12)
+    np.testing.assert_allclose(np.abs((back * q).sum(axis=1)), 1.0, atol=1e-12)  # +-q
+    assert (back[:, 0] >= 0).all()

@@ -74,15 +74,9 @@ def predictions_to_global(bboxes: np.ndarray, ego2global: np.ndarray) -> dict[st
     b = np.asarray(bboxes, dtype=np.float64).reshape(-1, 9)
     t = np.asarray(ego2global, dtype=np.float64).reshape(4, 4)
     r = t[:3, :3]
-    yaw = b[:, 6]
-    rz = np.zeros((len(b), 3, 3))
-    rz[:, 0, 0], rz[:, 0, 1], rz[:, 1, 0], rz[:, 1, 1] = (
-        np.cos(yaw),
-        -np.sin(yaw),
-        np.sin(yaw),
-        np.cos(yaw),
-    )
-    rz[:, 2, 2] = 1.0
+    cos, sin = np.cos(b[:, 6]), np.sin(b[:, 6])
+    rz = np.zeros((len(b), 3, 3))  # rotation by the yaw about the ego z axis
+    rz[:, 0, 0], rz[:, 0, 1], rz[:, 1, 0], rz[:, 1, 1], rz[:, 2, 2] = cos, -sin, sin, cos, 1.0
     vel = np.concatenate([b[:, 7:9], np.zeros((len(b), 1))], axis=1)
     return {
         "translation": b[:, :3] @ r.T + t[:3, 3],

@@ -172,6 +172,10 @@ def load_gt(dataroot: str | Path, version: str, eval_set: str) -> GroundTruth:
             raise UserInputError(f"{ref}: a ground truth box must not have more than 1 attribute")
         if attrs and attrs[0] not in attribute_names:
             raise UserInputError(f"{table_root / 'attribute.json'}: no record {attrs[0]!r} ({ref})")
+        if attrs and attribute_names[attrs[0]] not in ATTRIBUTE_INDEX:
+            raise UserInputError(
+                f"{ref}: attribute {attribute_names[attrs[0]]!r} is not a nuScenes attribute"
+            )
         ann = dict(ann, _name=name, _attr=attribute_names[attrs[0]] if attrs else "")
         per_sample[i].append(ann)
 
