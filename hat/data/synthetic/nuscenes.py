@@ -217,8 +217,9 @@ def _build(tmp, seed, version, chosen, frames, width, height, num_workers) -> di
     table_dir = os.path.join(tmp, version)
     os.makedirs(table_dir)
     for name in TABLE_NAMES:
+        text = "[\n" + ",\n".join(json.dumps(row) for row in tables[name]) + "\n]\n"
         with open(os.path.join(table_dir, f"{name}.json"), "w", encoding="ascii") as f:
-            json.dump(tables[name], f, indent=0)
+            f.write(text)
     return tables
 
 

@@ -4,7 +4,8 @@ Beams span -30.67 to +10.67 deg of elevation (the HDL-32E's), one ray per ``azim
 degrees; a return is the nearest hit within 1-80 m of the ground plane or an oriented box
 (objects use their annotation box, buildings their footprint box), with 2 cm range noise and a
 few dropouts. Rows of the ``.pcd.bin`` are float32 ``x, y, z, intensity, ring`` in the lidar
-frame, as the real files. The hits per object are its ``num_lidar_pts``.
+frame, as the real files. An object's ``num_lidar_pts`` is the number of returns inside its box
+(:func:`count_in_boxes`, nuScenes' definition: a bicycle rack's box counts the bicycles in it).
 """
 
 from __future__ import annotations
@@ -13,18 +14,37 @@ import numpy as np
 
 from hat.data.synthetic.nuscenes_ground import GroundPainter
 
-__all__ = ["LidarScan", "scan_lidar"]
+__all__ = ["LidarScan", "count_in_boxes", "scan_lidar"]
 
 _ELEVATIONS = np.deg2rad(np.linspace(-30.67, 10.67, 32))
 _MIN_RANGE, _MAX_RANGE = 1.0, 80.0
 
 
 class LidarScan:
-    """``points`` (N, 5) float32 in the lidar frame and ``hits`` per box index."""
+    """``points`` (N, 5) float32 in the lidar frame; ``world`` (N, 3) the same in global."""
 
-    def __init__(self, points: np.ndarray, hits: np.ndarray) -> None:
+    def __init__(self, points: np.ndarray, world: np.ndarray) -> None:
         self.points = points
-        self.hits = hits
+        self.world = world
+
+
+def count_in_boxes(
+    world: np.ndarray, boxes: list[tuple[np.ndarray, float, np.ndarray]]
+) -> list[int]:
+    """Returns inside each (centre, yaw, half extents) box, ground returns excluded."""
+    above = world[world[:, 2] > 0.06]
+    counts = []
+    for centre, yaw, half in boxes:
+        rel = above - centre
+        near = np.flatnonzero(np.abs(rel[:, 0]) + np.abs(rel[:, 1]) < 1.5 * (half[0] + half[1]))
+        c, s = np.cos(yaw), np.sin(yaw)
+        x = c * rel[near, 0] + s * rel[near, 1]
+        y = -s * rel[near, 0] + c * rel[near, 1]
+        tol = 0.03  # range noise
+        inside = (np.abs(x) <= half[0] + tol) & (np.abs(y) <= half[1] + tol)
+        inside &= np.abs(rel[near, 2]) <= half[2] + tol
+        counts.append(int(inside.sum()))
+    return counts
 
 
 def _box_hits(o: np.ndarray, d: np.ndarray, centre, yaw, half) -> np.ndarray:
@@ -111,5 +131,4 @@ def scan_lidar(
     points = np.concatenate(
         [local_pts.astype(np.float32), intensity[:, None], ring[:, None]], 1
     ).astype(np.float32)
-    hits = np.bincount(owner[idx][~on_ground], minlength=len(boxes))[: len(boxes)]
-    return LidarScan(points, hits)
+    return LidarScan(points, pts)

@@ -382,8 +382,9 @@ def _edge(road: Road, along: float, sgn: float, half: float) -> np.ndarray:
 
 
 def write_map_expansion(world: World, path: str) -> None:
+    text = json.dumps(map_expansion(world), separators=(",", ":"))  # one C-encoder pass
     with open(path, "w", encoding="ascii") as f:
-        json.dump(map_expansion(world), f, separators=(",", ":"))
+        f.write(text)
 
 
 def semantic_prior(world: World) -> np.ndarray:
@@ -402,7 +403,15 @@ def semantic_prior(world: World) -> np.ndarray:
 
 
 def write_semantic_prior(world: World, path: str) -> None:
-    ok, data = cv2.imencode(".png", semantic_prior(world), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    params = [
+        cv2.IMWRITE_PNG_COMPRESSION,
+        1,
+        cv2.IMWRITE_PNG_FILTER,
+        cv2.IMWRITE_PNG_FILTER_NONE,
+        cv2.IMWRITE_PNG_STRATEGY,
+        cv2.IMWRITE_PNG_STRATEGY_RLE,
+    ]  # fast on a binary mask
+    ok, data = cv2.imencode(".png", semantic_prior(world), params)
     if not ok:
         raise OSError(f"could not encode the semantic prior of {world.location}")
     with open(path, "wb") as f:
