@@ -99,7 +99,8 @@ def align_samples(gt: EvalBoxes, pred: EvalBoxes) -> EvalBoxes:
     missing and the unexpected ones.
     """
     gt_pos = {t: i for i, t in enumerate(gt.sample_tokens)}
-    missing = [t for t in gt.sample_tokens if t not in set(pred.sample_tokens)]
+    pred_tokens = set(pred.sample_tokens)
+    missing = [t for t in gt.sample_tokens if t not in pred_tokens]
     extra = [t for t in pred.sample_tokens if t not in gt_pos]
     if missing or extra:
         raise UserInputError(

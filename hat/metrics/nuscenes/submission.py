@@ -165,7 +165,8 @@ def load_results(
     results = data["results"]
     if sample_tokens is not None:
         missing = [t for t in sample_tokens if t not in results]
-        extra = [t for t in results if t not in set(sample_tokens)]
+        expected = set(sample_tokens)
+        extra = [t for t in results if t not in expected]
         if missing:
             raise UserInputError(
                 f"{path}: results miss {len(missing)} sample(s) of the evaluated split, e.g. "
