@@ -10,12 +10,14 @@ from hat.metrics.nuscenes.evaluate import (
     filter_and_evaluate,
     format_results,
 )
+from hat.metrics.nuscenes.metric import NuscenesMetric
 
 __all__ = [
     "DETECTION_NAMES",
     "DetectionConfig",
     "DetectionResults",
     "EvalBoxes",
+    "NuscenesMetric",
     "TP_METRICS",
     "evaluate_detection",
     "filter_and_evaluate",
