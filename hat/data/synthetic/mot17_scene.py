@@ -19,7 +19,8 @@ Who is in the scene, with the MOT17 gt class and consider flag:
 Visibility is **pixel-level**: the figures are painted far to near into the frame and into an
 id map; an object's visibility is the number of its pixels left in the id map (not covered by
 nearer figures, inside the image) divided by all its pixels (a reflection's pixels are those
-inside its window). Boxes are the tight boxes of all of a figure's pixels, in the frame's pixel
+inside its window). As in the MOT16 definition, both occlusion and cropping by the image border
+lower it. Boxes are the tight boxes of all of a figure's pixels, in the frame's pixel
 grid, and may reach outside the image as MOT17's do. An object gets a gt row in every frame
 where some of its pixels are inside the image (also when fully occluded: visibility 0).
 """
