@@ -118,6 +118,16 @@ def test_unknown_split_and_wrong_version(nuscenes_root, tmp_path):
     assert not os.path.exists(tmp_path / "t")
 
 
+def test_custom_split_of_splits_json(nuscenes_copy, tmp_path):
+    with open(os.path.join(nuscenes_copy, VERSION, "splits.json"), "w") as f:
+        json.dump({"short": ["scene-0553", "scene-0103"]}, f)
+    packer = NuscenesPacker(nuscenes_copy, str(tmp_path / "t"), "short", 0, version=VERSION)
+    assert packer() == 5 and packer.target.endswith(f"{VERSION}/short_lmdb")
+    # scenes in scene.json order, whatever the order of the list
+    assert [LmdbReader(packer.target)[i]["sample_token"] for i in range(5)] == [
+        "s1_0", "s1_1", "s2_0", "s2_1", "s2_2"]  # fmt: skip
+
+
 # --- bad input: the file or token named, nothing written ------------------------------------
 def test_missing_camera_image(nuscenes_copy, tmp_path):
     layout = NuscenesLayout(nuscenes_copy, VERSION)
