@@ -183,6 +183,11 @@ def test_fast_scnn_neck_gradients_and_errors():
         neck(xs[:1])
     with pytest.raises(ValueError, match="cannot be pooled into 8 bins"):
         neck.eval()(feats(128, 256))  # a 4 x 8 stride-32 map
+    small = FastSCNNNeck([40, 320], [16, 16], [-3, -1], bn_kwargs=BN, pool_bins=(1, 2, 4))
+    with torch.no_grad():
+        outs = small.eval()(feats(128, 256))
+    assert [p.bins for p in small.extract.pools] == [1, 2, 4]
+    assert tuple(outs[1].shape) == (1, 16, 4, 8) and tuple(outs[2].shape) == (1, 16, 16, 32)
 
 
 def test_bin_pool_geometry_is_hat_rule():

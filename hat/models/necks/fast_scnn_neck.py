@@ -70,6 +70,9 @@ class FastSCNNNeck(nn.Module):
         bn_kwargs: BatchNorm arguments.
         upsample_mode: ``"bilinear"`` (HAT) or ``"nearest"``, for the fusion's upsampling and
             the pyramid pooling's.
+        pool_bins: the pyramid pooling's bins (HAT: 1, 2, 4, 8; the coarsest feature needs at
+            least ``max(pool_bins)`` rows and columns, e.g. 256 x 256 images for B0's stride
+            32 with 8 bins).
 
     ``forward(feats)``: ``[finest input, pyramid pooling output, fused output]`` as HAT's
     (with more than two indexes, the last entry is the finest fusion's output). For the BEV
@@ -83,6 +86,7 @@ class FastSCNNNeck(nn.Module):
         indexes: Sequence[int],
         bn_kwargs: dict | None = None,
         upsample_mode: str = "bilinear",
+        pool_bins: Sequence[int] = (1, 2, 4, 8),
     ) -> None:
         super().__init__()
         if not len(in_channels) == len(feat_channels) == len(indexes) >= 2:
@@ -93,7 +97,9 @@ class FastSCNNNeck(nn.Module):
         bn = dict(bn_kwargs or {})
         self.indexes = [int(i) for i in indexes]
         ins, feats = list(in_channels)[::-1], list(feat_channels)[::-1]  # coarse first
-        self.extract = PyramidPooling(ins[0], feats[0], bn_kwargs=bn, upsample_mode=upsample_mode)
+        self.extract = PyramidPooling(
+            ins[0], feats[0], bins=pool_bins, bn_kwargs=bn, upsample_mode=upsample_mode
+        )
         self.fusions = nn.ModuleList()
         c_low = feats[0]
         for c_in, c in zip(ins[1:], feats[1:]):
