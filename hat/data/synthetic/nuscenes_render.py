@@ -123,9 +123,31 @@ def render_camera(
     depth = np.full((h, w), np.inf, np.float32)
     owner = np.full((h, w), _SKY, np.int32)
 
-    # ---- ground plane z = 0
     dz = dirs[..., 2].ravel()
-    cand = np.flatnonzero(dz < -1e-6)
+    r_t = view.rotation.T
+
+    # ---- keep the cuboids in front of the camera and inside its field of view (with margin)
+    if cuboids:
+        centres = np.array([c.centre for c in cuboids]) - o
+        radius = np.array([np.linalg.norm(c.size) / 2 for c in cuboids])
+        cam = centres @ r_t.T
+        half_fov = np.hypot(w, h) / 2 / min(view.K[0, 0], view.K[1, 1])
+        keep = cam[:, 2] > -radius
+        keep &= np.hypot(cam[:, 0], cam[:, 1]) < half_fov * np.maximum(cam[:, 2], 0) + radius * 1.5
+        cuboids = [c for c, k in zip(cuboids, keep, strict=True) if k]
+
+    # ---- cuboids, z-buffered (they stand on the ground: it never hides them, so it comes after)
+    footprint: dict[int, int] = {}
+    by_owner: dict[int, list[Cuboid]] = {}
+    for cub in cuboids:
+        by_owner.setdefault(cub.owner if cub.owner >= 0 else -10 - len(by_owner), []).append(cub)
+    for key, parts in by_owner.items():
+        cover = _draw_owner(parts, view, rays, o, r_t, dirs, image, depth, owner, sun)
+        if key >= 0 and cover is not None:
+            footprint[key] = cover
+
+    # ---- the ground plane z = 0 where no cuboid is in front of it
+    cand = np.flatnonzero((dz < -1e-6) & (owner.ravel() == _SKY))
     tg = (-o[2] / dz[cand]).astype(np.float32)
     near = tg * norm.ravel()[cand] < _MAX_RANGE
     ground_px, tg = cand[near], tg[near]
@@ -137,18 +159,7 @@ def render_camera(
     depth.reshape(-1)[ground_px] = tg
     owner.reshape(-1)[ground_px] = _GROUND
 
-    # ---- keep the cuboids in front of the camera and inside its field of view (with margin)
-    r_t = view.rotation.T
-    if cuboids:
-        centres = np.array([c.centre for c in cuboids]) - o
-        radius = np.array([np.linalg.norm(c.size) / 2 for c in cuboids])
-        cam = centres @ r_t.T
-        half_fov = np.hypot(w, h) / 2 / min(view.K[0, 0], view.K[1, 1])
-        keep = cam[:, 2] > -radius
-        keep &= np.hypot(cam[:, 0], cam[:, 1]) < half_fov * np.maximum(cam[:, 2], 0) + radius * 1.5
-        cuboids = [c for c, k in zip(cuboids, keep, strict=True) if k]
-
-    # ---- contact shadows: darken the ground under each object's footprint
+    # ---- contact shadows: darken the visible ground under each object's footprint
     for cub in cuboids:
         if cub.owner < 0 or cub.centre[2] - cub.size[2] / 2 > 0.5:
             continue
@@ -156,16 +167,6 @@ def render_camera(
         foot[:, 2] = 0.0
         foot[:, :2] += (foot[:, :2] - cub.centre[:2]) * 0.12 + sun[:2] * 0.25 * cub.size[2]
         _shade_polygon(image, owner, (foot - o) @ r_t.T, view.K, 0.62)
-
-    # ---- cuboids, z-buffered
-    footprint: dict[int, int] = {}
-    by_owner: dict[int, list[Cuboid]] = {}
-    for cub in cuboids:
-        by_owner.setdefault(cub.owner if cub.owner >= 0 else -10 - len(by_owner), []).append(cub)
-    for key, parts in by_owner.items():
-        cover = _draw_owner(parts, view, rays, o, r_t, dirs, image, depth, owner, sun)
-        if key >= 0 and cover is not None:
-            footprint[key] = cover
     ids, counts = np.unique(owner[owner >= 0], return_counts=True)
     visible = {int(i): int(c) for i, c in zip(ids, counts, strict=True)}
 
