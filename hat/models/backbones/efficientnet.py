@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from hat.models.backbones.mbconv import MBConvBlock
+from hat.models.layers import clone_act
 from hat.models.weight_init import kaiming_init_convs
 from hat.nn import ConvModule2d, DeQuantStub, QuantStub
 from hat.registry import OBJECT_REGISTRY
@@ -90,7 +91,9 @@ class EfficientNet(nn.Module):
         num_classes: classifier outputs (with ``include_top``).
         bn_kwargs: BatchNorm arguments (default: the reference's ``momentum=0.01, eps=1e-3``).
         include_top: 1x1 head conv (1280 x width) + BN + act, then, after a ``DeQuantStub``
-            (float), global average pooling, dropout and a 1x1 conv classifier with bias.
+            (float), global average pooling, dropout and a 1x1 conv classifier with bias
+            (ImageNet pretraining; the integer ONNX exporter has no float pooling, so deployed
+            models use ``include_top=False`` as the seeds do).
         activation: ``"relu"`` (quantizable) or ``"swish"`` (the paper's; float only, the
             quantized convs fuse ReLU only).
         use_se_block: squeeze-excitation in every block (ratio 0.25 of the block input; float
@@ -153,7 +156,7 @@ class EfficientNet(nn.Module):
         stem = round_filters(32, width)
         self.stem = ConvModule2d(
             in_channels, stem, 3, stride=2, bias=False, norm_layer=nn.BatchNorm2d(stem, **bn),
-            act_layer=act,
+            act_layer=clone_act(act),
         )  # fmt: skip
         groups = [
             replace(
@@ -193,8 +196,9 @@ class EfficientNet(nn.Module):
         if include_top:
             c_in, head = groups[-1].out_filters, round_filters(1280, width)
             self.head = ConvModule2d(
-                c_in, head, 1, bias=False, norm_layer=nn.BatchNorm2d(head, **bn), act_layer=act
-            )
+                c_in, head, 1, bias=False, norm_layer=nn.BatchNorm2d(head, **bn),
+                act_layer=clone_act(act),
+            )  # fmt: skip
             self.dequant = DeQuantStub()
             self.pool = nn.AdaptiveAvgPool2d(1)
             self.dropout = nn.Dropout(dropout)
