@@ -204,15 +204,15 @@ def _ego_drive(world: World, rng: np.random.Generator, duration: float) -> tuple
 def _vehicle_category(rng: np.random.Generator, lane: int, lanes: int) -> str:
     outer = lane == lanes - 1
     r = rng.random()
-    if r < 0.62:
+    if r < 0.64:
         return "vehicle.car"
-    if r < 0.72:
+    if r < 0.78:
         return "vehicle.truck"
-    if r < 0.79:
-        return "vehicle.bus.rigid"
     if r < 0.84:
-        return "vehicle.construction" if rng.random() < 0.5 else "vehicle.emergency.police"
-    if r < 0.92:
+        return "vehicle.bus.rigid"
+    if r < 0.86:
+        return "vehicle.construction" if rng.random() < 0.3 else "vehicle.emergency.police"
+    if r < 0.90:
         return "vehicle.motorcycle"
     return "vehicle.bicycle" if outer else "vehicle.car"
 
@@ -340,7 +340,7 @@ class _Planner:
                 if r < 0.03 and not works:
                     pos = self._road_works(road, side, pos, direction)
                     works = True
-                elif r < 0.45:
+                elif r < 0.33:
                     cat = (
                         "vehicle.car"
                         if rng.random() < 0.8
@@ -367,7 +367,7 @@ class _Planner:
                         size,
                     )
                     pos += size[1] / 2 + rng.uniform(1.0, 4.0)
-                elif r < 0.6:
+                elif r < 0.345:
                     self.add(
                         "movable_object.debris",
                         _road_pose(
@@ -446,7 +446,14 @@ class _Planner:
                 else:
                     cat = "human.pedestrian.adult"
                 self._pedestrian(road, side, pos, cat)
-            if rng.random() < 0.35:  # a bicycle rack with parked bicycles at the walkway's edge
+            if rng.random() < 0.3:  # a row of barriers along the curb
+                pos = rng.uniform(*span)
+                for _ in range(int(rng.integers(3, 9))):
+                    lat = side * (w.road_half_width + 0.35)
+                    pose = _road_pose(road, 1, lat, _linear(pos, 0.0), np.pi / 2)
+                    self.add("movable_object.barrier", pose, "static")
+                    pos += rng.uniform(2.6, 3.0)
+            if rng.random() < 0.2:  # a bicycle rack with parked bicycles at the walkway's edge
                 pos = rng.uniform(*span)
                 lat = side * (w.walkway_outer - 0.9)
                 rack = self.add(
