@@ -167,8 +167,9 @@ def render_camera(
         foot[:, 2] = 0.0
         foot[:, :2] += (foot[:, :2] - cub.centre[:2]) * 0.12 + sun[:2] * 0.25 * cub.size[2]
         _shade_polygon(image, owner, (foot - o) @ r_t.T, view.K, 0.62)
-    ids, counts = np.unique(owner[owner >= 0], return_counts=True)
-    visible = {int(i): int(c) for i, c in zip(ids, counts, strict=True)}
+    shown = owner[owner >= 0]
+    counts = np.bincount(shown) if shown.size else np.zeros(0, np.int64)
+    visible = {int(i): int(counts[i]) for i in np.flatnonzero(counts)}
 
     # ---- sky where nothing was hit; haze with distance; a touch of lens blur
     sky = np.flatnonzero(owner.ravel() == _SKY)
