@@ -22,7 +22,12 @@ from hat.data.synthetic import nuscenes as nuscenes_module
 from hat.data.synthetic.nuscenes import README_NAME, _jobs, make_nuscenes
 from hat.data.synthetic.nuscenes_actors import plan_scene
 from hat.data.synthetic.nuscenes_ground import GROUND_KINDS, GroundPainter
-from hat.data.synthetic.nuscenes_map import map_expansion
+from hat.data.synthetic.nuscenes_map import (
+    PRIOR_RESOLUTION,
+    map_expansion,
+    semantic_prior,
+    token_of,
+)
 from hat.data.synthetic.nuscenes_scene import SceneGenerator
 from hat.data.synthetic.nuscenes_sensors import matrix_from_quaternion
 from hat.data.synthetic.nuscenes_tables import TABLE_NAMES
@@ -299,12 +304,25 @@ def test_map_layers_match_the_painted_ground(location):
     kind = {name: i for i, name in enumerate(GROUND_KINDS)}
     rng = np.random.default_rng(0)
 
-    def inside(poly, n):
-        lo, hi = poly.min(0), poly.max(0)  # all our polygons are axis-aligned rectangles
-        return rng.uniform(lo, hi, (n, 2)).astype(np.float32)
+    def inside(poly, n):  # uniform points in a (turned) rectangle c0 c1 c2 c3
+        u, v = rng.uniform(0, 1, (2, n, 1))
+        return (poly[0] + u * (poly[1] - poly[0]) + v * (poly[3] - poly[0])).astype(np.float32)
 
     for lane in m["lane"]:
         assert lane["left_lane_divider_segments"] and lane["right_lane_divider_segments"]
+    # the semantic prior (row 0 north, 0.1 m/px) is set on roads and walkways, clear elsewhere
+    prior = semantic_prior(world)
+    assert prior.shape == tuple(round(e / PRIOR_RESOLUTION) for e in m["canvas_edge"][::-1])
+
+    def prior_at(xy):
+        rows = np.round(prior.shape[0] - xy[:, 1] / PRIOR_RESOLUTION).astype(int)
+        return prior[rows, np.round(xy[:, 0] / PRIOR_RESOLUTION).astype(int)]
+
+    on = np.concatenate([inside(polygons[p["polygon_token"]], 30) for p in m["walkway"]])
+    assert np.mean(prior_at(on) == 255) > 0.98
+    bx = np.array([(b[0] + b[2]) / 2 for b in world.buildings])
+    by = np.array([(b[1] + b[3]) / 2 for b in world.buildings])
+    assert np.all(prior_at(np.stack(world.to_global(bx, by), -1)) == 0)
     assert m["lane_connector"] and set(m["connectivity"]) == {
         r["token"] for r in m["lane"] + m["lane_connector"]
     }
@@ -428,8 +446,12 @@ def test_loads_in_nuscenes_devkit(dataroot, tables):
     for location in LOCATIONS:
         nmap = NuScenesMap(dataroot, location)
         world = make_world(location, SEED)
-        x, y = world.roads_y[0], world.roads_x[0]
+        x, y = (float(v) for v in world.to_global(world.roads_y[0], world.roads_x[0]))
         layers = ["drivable_area", "ped_crossing", "walkway", "road_divider", "lane_divider"]
         mask = nmap.get_map_mask((x, y, 60, 60), 0, layers, canvas_size=(120, 120))
         assert mask.shape == (5, 120, 120) and all(mask[i].any() for i in range(5))
-        assert nmap.get_closest_lane(x + 30, y + 2) != ""
+        road = world.roads[0]  # 30 m past its first junction, in the inner lane of +x traffic
+        px, py = road.point(world.roads_y[0] + 30, world.lane_lateral(1, 0))
+        assert nmap.get_closest_lane(px, py) == token_of(
+            location, "lane", "road0/seg1/block1/lane0"
+        )

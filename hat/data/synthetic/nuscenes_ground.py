@@ -54,7 +54,15 @@ class GroundPainter:
 
     # ------------------------------------------------------------------ kinds
     def kinds(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """The ground kind at each point (uint8, index into :data:`GROUND_KINDS`)."""
+        """The ground kind at global points (uint8, index into :data:`GROUND_KINDS`)."""
+        return self._kinds(*self._local(x, y))
+
+    def _local(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lx, ly = self.world.to_local(x, y)
+        return lx.astype(np.float32), ly.astype(np.float32)
+
+    def _kinds(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Kinds at grid-frame points; beyond the grid's extent all is grass."""
         w = self.world
         lat0, dj0, side0 = _nearest(y, self.roads_x, x, self.roads_y)
         lat1, dj1, side1 = _nearest(x, self.roads_y, y, self.roads_x)
@@ -83,6 +91,8 @@ class GroundPainter:
         ):
             idx = np.flatnonzero(arm)
             kind[idx] = self._arm_markings(kind[idx], lat[idx], dj[idx], side[idx], along[idx])
+        outside = (x < 0) | (y < 0) | (x > w.extent[0]) | (y > w.extent[1])
+        kind[outside] = _K["grass"]
         return kind
 
     def _arm_markings(
@@ -115,8 +125,9 @@ class GroundPainter:
     def colours(
         self, x: np.ndarray, y: np.ndarray, distance: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``(rgb (N, 3) float32, kind (N,) uint8)`` of ground points (1-D arrays)."""
-        kind = self.kinds(x, y)
+        """``(rgb (N, 3) float32, kind (N,) uint8)`` of global ground points (1-D arrays)."""
+        x, y = self._local(x, y)  # textures and paving joints follow the grid
+        kind = self._kinds(x, y)
         fi = (
             np.floor(x / _FINE_TEXEL).astype(np.int64) & (_TILE - 1),
             np.floor(y / _FINE_TEXEL).astype(np.int64) & (_TILE - 1),
@@ -138,7 +149,8 @@ class GroundPainter:
 
     def intensity(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Lidar return intensities (0-255) of ground points: markings bright, asphalt dark."""
-        kind = self.kinds(x, y)
+        x, y = self._local(x, y)
+        kind = self._kinds(x, y)
         fi = (
             np.floor(x / _FINE_TEXEL).astype(np.int64) & (_TILE - 1),
             np.floor(y / _FINE_TEXEL).astype(np.int64) & (_TILE - 1),

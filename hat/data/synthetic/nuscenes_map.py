@@ -356,14 +356,16 @@ def map_expansion(world: World) -> dict[str, Any]:
                     b.connectivity[after]["incoming"].append(conn_tok)
 
     for i, (x0, y0, x1, y1) in enumerate(world.carparks):
-        corners = np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1)], float)
+        corners = np.stack(
+            world.to_global(np.array([x0, x1, x1, x0]), np.array([y0, y0, y1, y1])), -1
+        )
         poly = b.polygon(f"carpark{i}", corners)
         b.add(
             "carpark_area",
             {
                 "token": b.token("carpark_area", i),
                 "polygon_token": poly,
-                "orientation": math.pi / 2,
+                "orientation": world.angle + math.pi / 2,
                 "road_block_token": "",
             },
         )
@@ -393,12 +395,10 @@ def semantic_prior(world: World) -> np.ndarray:
     w, h = (int(round(e / res)) for e in world.canvas_edge)
     mask = np.zeros((h, w), np.uint8)
     reach = world.walkway_outer
-    for y in world.roads_x:
-        r0, r1 = int(round(h - (y + reach) / res)), int(round(h - (y - reach) / res))
-        mask[max(r0, 0) : max(r1, 0)] = 255
-    for x in world.roads_y:
-        c0, c1 = int(round((x - reach) / res)), int(round((x + reach) / res))
-        mask[:, max(c0, 0) : max(c1, 0)] = 255
+    for road in world.roads:
+        corners = _rect(road, 0.0, world.length[road.axis], -reach, reach)
+        px = np.stack([corners[:, 0] / res, h - corners[:, 1] / res], -1)
+        cv2.fillConvexPoly(mask, np.round(px * 16).astype(np.int32), 255, cv2.LINE_8, 4)
     return mask
 
 

@@ -100,14 +100,17 @@ def actor_parts(
     return parts
 
 
-def building_parts(buildings, colour_seed: int) -> list[Cuboid]:
-    """Cuboids of the world's buildings (axis-aligned footprints with heights)."""
+def building_parts(world, colour_seed: int) -> list[Cuboid]:
+    """Cuboids of the world's buildings (footprints in the grid frame, turned with it)."""
     rng = np.random.default_rng(colour_seed)
     parts = []
-    for x0, y0, x1, y1, h in buildings:
+    for x0, y0, x1, y1, h in world.buildings:
         col = np.array(rng.choice([(170, 160, 150), (140, 135, 130), (190, 180, 165),
                                    (120, 110, 105), (200, 200, 195), (150, 120, 100)]),
                        np.float32) * rng.uniform(0.9, 1.1)  # fmt: skip
-        centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2, h / 2])
-        parts.append(Cuboid(centre, 0.0, (y1 - y0, x1 - x0, h), col, col, STYLE["building"], -3))
+        cx, cy = world.to_global((x0 + x1) / 2, (y0 + y1) / 2)
+        centre = np.array([float(cx), float(cy), h / 2])
+        parts.append(
+            Cuboid(centre, world.angle, (y1 - y0, x1 - x0, h), col, col, STYLE["building"], -3)
+        )
     return parts

@@ -117,7 +117,7 @@ class SceneGenerator:
             world, _scene_rng(job.seed, job.name, 0), (n - 1) * KEYFRAME_INTERVAL + 0.2
         )
         self.ground = GroundPainter(world, job.seed)
-        self.buildings = building_parts(world.buildings, job.seed)
+        self.buildings = building_parts(world, job.seed)
         self.calib = rig_calibrations(_scene_rng(job.seed, job.name, 1), (job.width, job.height))
         self.rng = _scene_rng(job.seed, job.name, 2)
         sun = np.array([self.rng.uniform(-0.5, 0.5), self.rng.uniform(-0.5, 0.5), 1.0])
@@ -201,7 +201,9 @@ class SceneGenerator:
         ego = self.ego_xy[j]
         for b in self.buildings:
             if np.hypot(*(b.centre[:2] - ego)) < 90.0 + b.size[1]:
-                boxes.append((b.centre, 0.0, np.array([b.size[1], b.size[0], b.size[2]]) / 2, 25.0))
+                boxes.append(
+                    (b.centre, b.yaw, np.array([b.size[1], b.size[0], b.size[2]]) / 2, 25.0)
+                )
         result = scan_lidar(
             s_rot, s_pos, boxes, self.ground, _scene_rng(self.job.seed, self.job.name, 10 + k)
         )

@@ -1,7 +1,11 @@
 """The synthetic nuScenes world: a grid of straight two-way roads per location.
 
-Every location is a rectangle (``canvas_edge`` metres, x east, y north: nuScenes' global frame)
-crossed by a few north-south and east-west roads. A road's cross-section, from its centre line
+Every location is a rectangular grid (``extent`` metres in its own frame) crossed by a few
+roads along each of its two axes, turned by ``angle`` and shifted by ``origin`` into nuScenes'
+global frame (x east, y north), whose ``canvas_edge`` holds the whole turned grid. Roads,
+junctions and blocks are described in the grid's frame (``along`` / ``lateral`` of a road);
+:meth:`Road.point` and :meth:`World.to_global` give global coordinates. A road's cross-section,
+from its centre line
 outwards on each side: ``lanes_per_direction`` lanes of ``lane_width`` m, a shoulder (parking,
 road works), a curb, then a walkway. Junctions are the squares where two roads cross; each arm
 of a junction has a zebra crossing and, on its inbound lanes, a stop line before it. Boston
@@ -28,23 +32,34 @@ LOCATIONS = (
 
 @dataclass(frozen=True)
 class Road:
-    """A straight road through the whole canvas: ``axis`` 0 runs along x (east-west), 1 along y."""
+    """A straight road through the whole grid: ``axis`` 0 runs along the grid's x, 1 along y."""
 
     axis: int
-    offset: float  # the centre line: y = offset (axis 0) or x = offset (axis 1)
+    offset: float  # the centre line in the grid frame: y = offset (axis 0) or x = offset (axis 1)
+    angle: float = 0.0  # the grid's turn in the global frame (rad)
+    origin: tuple[float, float] = (0.0, 0.0)  # global position of the grid's (0, 0)
 
     def heading(self, direction: int) -> float:
-        """Yaw (rad, from +x counter-clockwise) of traffic in ``direction`` (+1 or -1)."""
+        """Global yaw (rad, from +x counter-clockwise) of traffic in ``direction`` (+1 or -1)."""
         if self.axis == 0:
-            return 0.0 if direction > 0 else np.pi
-        return np.pi / 2 if direction > 0 else -np.pi / 2
+            base = 0.0 if direction > 0 else np.pi
+        else:
+            base = np.pi / 2 if direction > 0 else -np.pi / 2
+        return float(np.angle(np.exp(1j * (base + self.angle))))
 
     def point(self, along: np.ndarray | float, lateral: np.ndarray | float) -> np.ndarray:
         """Global (x, y) of a point ``along`` the road and ``lateral`` m left of its +axis side."""
         along, lateral = np.asarray(along, float), np.asarray(lateral, float)
         if self.axis == 0:
-            return np.stack(np.broadcast_arrays(along, self.offset + lateral), -1)
-        return np.stack(np.broadcast_arrays(self.offset - lateral, along), -1)
+            local = np.stack(np.broadcast_arrays(along, self.offset + lateral), -1)
+        else:
+            local = np.stack(np.broadcast_arrays(self.offset - lateral, along), -1)
+        return _turn(local, self.angle) + np.asarray(self.origin)
+
+
+def _turn(xy: np.ndarray, angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.stack([c * xy[..., 0] - s * xy[..., 1], s * xy[..., 0] + c * xy[..., 1]], -1)
 
 
 @dataclass(frozen=True)
@@ -52,7 +67,7 @@ class World:
     """One location's road grid and cross-section (metres)."""
 
     location: str
-    canvas_edge: tuple[float, float]
+    extent: tuple[float, float]  # the grid's size along its x and y (road lengths)
     roads_x: tuple[float, ...]  # centre lines of the east-west roads (y values)
     roads_y: tuple[float, ...]  # centre lines of the north-south roads (x values)
     lanes_per_direction: int = 2
@@ -63,9 +78,23 @@ class World:
     crossing_width: float = 4.0
     stop_line_gap: float = 0.5  # from the crossing to the stop line
     stop_line_width: float = 0.4
-    # Axis-aligned rectangles (x0, y0, x1, y1) inside blocks: parking lots and building footprints.
+    # Rectangles (x0, y0, x1, y1) of the grid frame inside blocks: parking lots and buildings.
     carparks: tuple[tuple[float, float, float, float], ...] = ()
     buildings: tuple[tuple[float, float, float, float, float], ...] = ()  # + height
+    angle: float = 0.0
+    origin: tuple[float, float] = (0.0, 0.0)
+    canvas_edge: tuple[float, float] = (0.0, 0.0)  # the global map's size (x, y)
+
+    def to_global(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Grid-frame coordinates -> global."""
+        g = _turn(np.stack(np.broadcast_arrays(np.asarray(x), np.asarray(y)), -1), self.angle)
+        return g[..., 0] + self.origin[0], g[..., 1] + self.origin[1]
+
+    def to_local(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Global coordinates -> grid frame."""
+        c, s = np.cos(self.angle), np.sin(self.angle)
+        dx, dy = x - self.origin[0], y - self.origin[1]
+        return c * dx + s * dy, -s * dx + c * dy
 
     @property
     def right_hand(self) -> bool:
@@ -88,12 +117,14 @@ class World:
 
     @property
     def roads(self) -> list[Road]:
-        return [Road(0, y) for y in self.roads_x] + [Road(1, x) for x in self.roads_y]
+        return [Road(0, y, self.angle, self.origin) for y in self.roads_x] + [
+            Road(1, x, self.angle, self.origin) for x in self.roads_y
+        ]
 
     @property
     def length(self) -> tuple[float, float]:
-        """Road length along axis 0 (x) and axis 1 (y): the canvas edges."""
-        return self.canvas_edge
+        """Road length along axis 0 (x) and axis 1 (y): the grid's extent."""
+        return self.extent
 
     def crossings_of(self, road: Road) -> list[float]:
         """Along-positions of the junctions on ``road`` (the crossing roads' centre lines)."""
@@ -131,7 +162,8 @@ def _location_rng(location: str, seed: int) -> np.random.Generator:
 
 
 def make_world(location: str, seed: int = 0) -> World:
-    """The road grid of ``location``: 3-4 roads each way, 150-230 m apart (deterministic)."""
+    """The road grid of ``location``: 3-4 roads each way, 150-230 m apart, turned by up to
+    +-35 deg in the global frame (deterministic)."""
     if location not in LOCATIONS:
         raise ValueError(f"unknown nuScenes location {location!r}; expected one of {LOCATIONS}")
     rng = _location_rng(location, seed)
@@ -149,14 +181,31 @@ def make_world(location: str, seed: int = 0) -> World:
     height = float(np.ceil(roads_x[-1] + rng.uniform(110.0, 140.0)))
     world = World(location, (width, height), roads_x, roads_y)
     carparks, buildings = _fill_blocks(world, rng)
+    angle = round(float(rng.uniform(-0.6, 0.6)), 4)
+    corners = _turn(np.array([(0, 0), (width, 0), (width, height), (0, height)], float), angle)
+    margin = 20.0
+    lo, hi = corners.min(0), corners.max(0)
+    origin = (round(float(margin - lo[0]), 3), round(float(margin - lo[1]), 3))
+    canvas = (
+        float(np.ceil(hi[0] - lo[0] + 2 * margin)),
+        float(np.ceil(hi[1] - lo[1] + 2 * margin)),
+    )
     return World(
-        location, (width, height), roads_x, roads_y, carparks=carparks, buildings=buildings
+        location,
+        (width, height),
+        roads_x,
+        roads_y,
+        carparks=carparks,
+        buildings=buildings,
+        angle=angle,
+        origin=origin,
+        canvas_edge=canvas,
     )
 
 
 def _fill_blocks(world: World, rng: np.random.Generator) -> tuple[tuple, tuple]:
     """Parking lots beside some roads and rows of buildings set back from the walkways."""
-    width, height = world.canvas_edge
+    width, height = world.extent
     xs = [0.0, *world.roads_y, width]
     ys = [0.0, *world.roads_x, height]
 
