@@ -283,7 +283,7 @@ class _Planner:
         """Vehicles ahead of and behind the ego in its lane, keeping their gaps."""
         rng, ego = self.rng, self.ego
         for sign in (1, -1):
-            offset = (2.5 + 0.5 * 4.6) * sign  # half the ego length plus a little
+            offset = 4.8 * sign  # clear of the ego body (its pose is the rear axle, as nuScenes)
             for _ in range(int(rng.integers(0, 4 if sign > 0 else 3))):
                 cat = _vehicle_category(rng, lane, self.world.lanes_per_direction)
                 size = _size(rng, cat)
