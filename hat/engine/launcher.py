@@ -31,7 +31,7 @@ import torch.multiprocessing as mp
 
 from hat.utils.distributed import find_free_port, init_process_group_from_env
 from hat.utils.parent_watch import die_with_parent
-from hat.utils.termination import handle_sigterm
+from hat.utils.termination import exit_stopped_rank, handle_sigterm
 
 __all__ = ["spawn_local", "init_distributed_if_launched", "SpawnedWorkerFailed"]
 
@@ -153,4 +153,19 @@ def _entry(
     )
     if not torch.cuda.is_available():
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
-    worker(*args)
+    try:
+        worker(*args)
+    except SystemExit as exc:  # the tools end with sys.exit(code); a message was printed
+        _exit_rank(exc.code if isinstance(exc.code, int) else int(exc.code is not None))
+    _exit_rank(0)
+
+
+def _exit_rank(code: int) -> None:
+    """End a spawned rank whose work is over without the interpreter's exit: the C++
+    destructors of a process group whose peer already left can abort the process ("terminate
+    called without an active exception") after the work succeeded. Logs and streams are
+    flushed first; the run's files were closed by the work itself."""
+    import logging
+
+    logging.shutdown()
+    exit_stopped_rank(code)

@@ -71,9 +71,20 @@ def termination_requested() -> bool:
     return bool(_requested)
 
 
-def run_rank_quietly(work: Callable[[], Any]) -> int:
+# How long a rank whose work raised waits for the launcher's SIGTERM before it reports the
+# error itself: a peer's death breaks this rank's collective at once, and the launcher, woken by
+# the same death, stops the survivors within milliseconds.
+PEER_STOP_WAIT_S = 3.0
+
+
+def run_rank_quietly(work: Callable[[], Any], peer_stop_wait_s: float = PEER_STOP_WAIT_S) -> int:
     """``work()`` in a spawned rank; a stop (Ctrl-C, SIGTERM) and any error raised after one (a
-    peer that left mid-collective) return the exit code silently: the launcher reports."""
+    peer that left mid-collective) return the exit code silently: the launcher reports.
+
+    An error raised before any stop, in a run of several ranks, waits up to
+    ``peer_stop_wait_s`` seconds for one: when it comes, the error was the symptom of another
+    rank's failure (a collective whose peer is gone) and the rank exits silently; otherwise the
+    error is this rank's own and is raised."""
     try:
         return work() or 0
     except KeyboardInterrupt as exc:
@@ -81,7 +92,24 @@ def run_rank_quietly(work: Callable[[], Any]) -> int:
     except Exception:
         if _requested:
             return 128 + _requested[0]
+        if _world_size() > 1 and _stopped_within(peer_stop_wait_s):
+            return 128 + _requested[0]
         raise
+
+
+def _world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1") or 1)
+
+
+def _stopped_within(seconds: float) -> bool:
+    """Sleep until a stop arrives (True) or ``seconds`` passed (False)."""
+    deadline = time.monotonic() + seconds
+    try:
+        while not _requested and time.monotonic() < deadline:
+            time.sleep(0.02)
+    except KeyboardInterrupt:
+        pass
+    return bool(_requested)
 
 
 def exit_stopped_rank(code: int) -> None:
