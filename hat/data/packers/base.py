@@ -3,7 +3,7 @@
 A packer subclasses :class:`SamplePacker`: its ``__init__`` checks its arguments through
 ``super().__init__``, then sets ``self.layout`` and ``self.samples`` (the raw samples in LMDB
 index order); its ``load_value`` reads one sample and returns its record. Samples are read and
-encoded by a process pool (:func:`~hat.data.packers.pool.reader_pool`) and written in list
+encoded by worker processes (:class:`~hat.utils.process_map.ProcessMap`) and written in list
 order by :class:`~hat.data.pack_type.lmdb.LmdbWriter`, which builds the LMDB in a temporary
 directory: any bad sample, Ctrl-C or SIGTERM leaves nothing at the target.
 """
@@ -18,8 +18,8 @@ from tqdm import tqdm
 
 from hat.data.pack_type import check_pack_type
 from hat.data.pack_type.lmdb import LmdbWriter
-from hat.data.packers.pool import reader_pool
 from hat.data.packers.target import make_receiving_dir, split_lmdb_path
+from hat.utils.process_map import ProcessMap
 
 __all__ = ["SamplePacker"]
 
@@ -86,8 +86,10 @@ class SamplePacker:
             if self.num_workers <= 1:
                 self._write(w, map(worker, self.samples))
             else:
-                with reader_pool(self.num_workers) as pool:
-                    self._write(w, pool.imap(worker, self.samples, chunksize=self.chunksize))
+                with ProcessMap(
+                    worker, self.samples, self.num_workers, chunksize=self.chunksize
+                ) as values:
+                    self._write(w, values)
             return len(w)
 
     run = __call__

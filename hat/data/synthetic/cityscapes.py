@@ -24,7 +24,6 @@ Written layout (as the real release)::
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import shutil
 from collections.abc import Callable
@@ -55,6 +54,7 @@ from hat.data.synthetic.cityscapes_objects import (
     paint_vehicle,
     paint_wall,
 )
+from hat.utils.process_map import ProcessMap
 
 __all__ = [
     "RARE_CLASSES",
@@ -652,10 +652,8 @@ def make_cityscapes(
         for job in tqdm(jobs, desc=desc, unit="img"):
             writer(job)
     else:
-        with mp.get_context("spawn").Pool(num_workers) as pool:
-            for _ in tqdm(
-                pool.imap_unordered(writer, jobs, chunksize=4), total=len(jobs), desc=desc
-            ):
+        with ProcessMap(writer, jobs, num_workers, chunksize=4) as written:
+            for _ in tqdm(written, total=len(jobs), desc=desc):
                 pass
     with open(readme_path, "w", encoding="ascii") as f:
         f.write(readme)

@@ -21,7 +21,6 @@ Written layout (as the real release)::
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 import os
 import shutil
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from hat.data.readers.flyingchairs_layout import RELEASE_DIR, SPLIT_FILE_NAME
 from hat.data.readers.image import write_ppm
 from hat.data.synthetic.layer_render import render_layers
 from hat.data.synthetic.warp_check import warp_errors
+from hat.utils.process_map import ProcessMap
 
 __all__ = ["SyntheticPair", "check_pair", "make_flyingchairs", "render_pair"]
 
@@ -297,8 +297,7 @@ def make_flyingchairs(
     if num_workers <= 1:
         checks = [writer(i) for i in tqdm(range(num_pairs), desc=desc, unit="pair")]
     else:
-        with mp.get_context("spawn").Pool(num_workers) as pool:
-            it = pool.imap(writer, range(num_pairs), chunksize=4)
+        with ProcessMap(writer, range(num_pairs), num_workers, chunksize=4) as it:
             checks = list(tqdm(it, total=num_pairs, desc=desc, unit="pair"))
     with open(os.path.join(out_dir, SPLIT_FILE_NAME), "w", encoding="ascii") as f:
         f.write("".join(f"{lab}\n" for lab in labels))

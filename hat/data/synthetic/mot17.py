@@ -22,7 +22,6 @@ e.g. a ``split_data`` made from an older tree, are not touched).
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import shutil
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from hat.data.readers.mot17_files import SeqInfo, format_det_lines, format_gt_li
 from hat.data.readers.mot17_layout import DETECTORS, MOT17_TEST_VIDEOS, MOT17_TRAIN_VIDEOS
 from hat.data.synthetic.mot17_detections import DETECTOR_MODELS, simulate_detections
 from hat.data.synthetic.mot17_scene import MOT17_SEQUENCES, SequenceScene, SequenceSpec
+from hat.utils.process_map import ProcessMap
 
 __all__ = ["README_NAME", "make_mot17", "scaled_size", "select_sequences"]
 
@@ -209,8 +209,8 @@ def make_mot17(
         if num_workers <= 1:
             results = [_write_sequence(j) for j in tqdm(jobs, desc=desc, unit="seq")]
         else:
-            with mp.get_context("spawn").Pool(min(num_workers, len(jobs))) as pool:
-                results = list(tqdm(pool.imap(_write_sequence, jobs), total=len(jobs), desc=desc))
+            with ProcessMap(_write_sequence, jobs, num_workers) as written:
+                results = list(tqdm(written, total=len(jobs), desc=desc))
         summary["gt_rows"] = sum(r[2] for r in results)
         if os.path.exists(readme_path):
             os.remove(readme_path)  # written last: it marks a complete tree

@@ -35,7 +35,6 @@ and renamed into place when complete; the same arguments give byte-identical fil
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import shutil
 
@@ -55,6 +54,7 @@ from hat.data.synthetic.nuscenes_tables import (
     visibility_table,
 )
 from hat.data.synthetic.nuscenes_world import LOCATIONS, make_world
+from hat.utils.process_map import ProcessMap
 
 __all__ = ["README_NAME", "VERSION_SPLITS", "make_nuscenes"]
 
@@ -212,10 +212,8 @@ def _build(tmp, seed, version, chosen, frames, width, height, num_workers) -> di
         results = (generate_scene(job) for job in jobs)
         results = list(tqdm(results, total=len(jobs), desc=desc, unit="scene"))
     else:
-        with mp.get_context("spawn").Pool(num_workers) as pool:
-            results = list(
-                tqdm(pool.imap(generate_scene, jobs), total=len(jobs), desc=desc, unit="scene")
-            )
+        with ProcessMap(generate_scene, jobs, num_workers) as scenes:
+            results = list(tqdm(scenes, total=len(jobs), desc=desc, unit="scene"))
     for rows in results:
         for name, records in rows.items():
             tables[name] += records

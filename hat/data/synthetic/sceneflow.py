@@ -19,7 +19,6 @@ The train split is shared among the subsets as in the real lists (about 63 % Fly
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import shutil
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from hat.data.readers.pfm import write_pfm
 from hat.data.readers.sceneflow_layout import SUBSETS, list_file_name
 from hat.data.synthetic.sceneflow_scenes import build_scene
 from hat.data.synthetic.stereo_scene import StereoPair, check_stereo, render_stereo
+from hat.utils.process_map import ProcessMap
 
 __all__ = ["SyntheticSample", "make_sceneflow", "render_sample", "sample_plan"]
 
@@ -192,8 +192,7 @@ def make_sceneflow(
     if num_workers <= 1:
         checks = [writer(s) for s in tqdm(samples, desc=desc, unit="pair")]
     else:
-        with mp.get_context("spawn").Pool(num_workers) as pool:
-            it = pool.imap(writer, samples, chunksize=2)
+        with ProcessMap(writer, samples, num_workers, chunksize=2) as it:
             checks = list(tqdm(it, total=len(samples), desc=desc, unit="pair"))
     for split, items in plan.items():
         with open(os.path.join(out_dir, list_file_name(split)), "w", encoding="ascii") as f:
