@@ -5,3 +5,6 @@ from hat.models.losses.lnnorm_loss import LnNormLoss
 from hat.models.losses.smooth_l1_loss import SmoothL1Loss
 
 __all__ = ["ClassificationFocalLoss", "LnNormLoss", "SmoothL1Loss"]
+from hat.models.losses.cross_entropy_loss import CrossEntropyLossV2  # noqa: E402
+
+__all__ += ["CrossEntropyLossV2"]
