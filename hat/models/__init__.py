@@ -3,3 +3,6 @@
 from hat.models import backbones, heads, losses, necks, structures
 
 __all__ = ["backbones", "heads", "losses", "necks", "structures"]
+from hat.models import task_modules  # noqa: E402
+
+__all__ += ["task_modules"]
