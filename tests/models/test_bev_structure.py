@@ -9,10 +9,12 @@ import torch
 
 from hat.data.transforms.bev_flip import BevFlip
 from hat.data.transforms.bev_rotate import BevRotate
+from hat.models.structures.bev_points import BevIpmPoints, batch_ipm_points
 from hat.models.structures.bev_structure import apply_bev_transforms
 from hat.registry import build_from_registry
 
 BEV_SIZE = (51.2, 51.2, 0.8)
+VIEWS, IMG_HW = 6, (64, 96)
 B0_CHANNELS = {2: 16, 4: 24, 8: 40, 16: 112, 32: 320}
 
 
@@ -114,3 +116,44 @@ def test_augmentation_errors_name_the_keys():
     data["gt_seg_mask"] = data["gt_seg_mask"][:1]
     with pytest.raises(ValueError, match="disagree on the batch size"):
         apply_bev_transforms(data, [BevFlip(1, 1, BEV_SIZE)])
+
+
+def camera_rig(batch):
+    """6 cameras 1.5 m above the ground at yaws 0, 60, ..., 300 deg, looking horizontally, with
+    a 90 deg horizontal field of view on 64x96 images."""
+    h, w = IMG_HW
+    f = w / 2.0
+    k = torch.tensor([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1]], dtype=torch.float64)
+    s2e = torch.zeros(VIEWS, 4, 4, dtype=torch.float64)
+    for v in range(VIEWS):
+        t = math.radians(60 * v)
+        s2e[v, :3, 0] = torch.tensor([math.sin(t), -math.cos(t), 0.0])  # image x: right
+        s2e[v, :3, 1] = torch.tensor([0.0, 0.0, -1.0])  # image y: down
+        s2e[v, :3, 2] = torch.tensor([math.cos(t), math.sin(t), 0.0])  # optical axis
+        s2e[v, :, 3] = torch.tensor([0.0, 0.0, 1.5, 1.0])
+    return k.expand(batch, VIEWS, 3, 3).clone(), s2e.expand(batch, VIEWS, 4, 4).clone()
+
+
+def test_rotated_and_flipped_batches_give_the_moved_points():
+    """90 deg rotations and mirrors map the BEV cells onto cells: the points of the augmented
+    batch are the unaugmented points of the cell the augmentation moved there."""
+    intrinsics, sensor2ego = camera_rig(2)
+    data = dict(batch_targets(batch=2), intrinsics=intrinsics, sensor2ego=sensor2ego)
+    data["img"] = torch.zeros(2 * VIEWS, 3, *IMG_HW)
+    size, hw, n = (12.8, 12.8, 1.6), (8, 12), 16
+    plain = BevIpmPoints(size, feat_stride=8)(data)["points"]
+    assert plain.shape == (12, n, n, 2) and plain.dtype == torch.float32
+    torch.testing.assert_close(plain, batch_ipm_points(data, size, hw, 8))
+    i, j = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    rot = apply_bev_transforms(data, [BevRotate(size, rot=(math.pi / 2, math.pi / 2))])
+    # cell (i, j) of the scene turned by +90 deg shows the original point of cell (n-1-j, i)
+    torch.testing.assert_close(
+        batch_ipm_points(rot, size, hw, 8), plain[:, n - 1 - j, i], atol=1e-4, rtol=0
+    )
+    flip = apply_bev_transforms(data, [BevFlip(prob_x=1.0, prob_y=0.0, bev_size=size)])
+    torch.testing.assert_close(batch_ipm_points(flip, size, hw, 8), plain.flip(2))
+    assert not torch.equal(plain.flip(2), plain)  # the rig is not mirror-symmetric
+    seen = (plain[:6] != -2.0).any(dim=-1)
+    assert 0.2 < seen.float().mean() < 0.35 and seen.any(dim=0).float().mean() > 0.9
+    with pytest.raises(KeyError, match=r"\['intrinsics', 'sensor2ego'\]"):
+        BevIpmPoints(size)(dict(img=data["img"]))

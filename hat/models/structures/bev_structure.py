@@ -19,6 +19,7 @@ stay aligned with the augmented targets.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hat.models.structures.bev_points import batch_ipm_points
 from hat.nn import QuantStub
 from hat.registry import OBJECT_REGISTRY
 
@@ -129,8 +131,9 @@ class BevStructure(nn.Module):
       ``{<decoder name>: head_out}`` (raw head tensors: decoding and NMS are post-processing,
       :meth:`post_process`).
 
-    The image and the points enter the quantized model through ``QuantStub`` s (the image with
-    the fixed scale ``1/128`` of the normalised YUV input).
+    The image enters the quantized model through a ``QuantStub`` with the fixed scale ``1/128``
+    of the normalised YUV input; the points stay a float model input that the view
+    transformer's sampling op quantizes to int16 itself (``grid_quant_scale``).
     """
 
     def __init__(
@@ -187,16 +190,16 @@ class BevStructure(nn.Module):
 
     @staticmethod
     def feature_stride(img_hw: Sequence[int], feat_hw: Sequence[int]) -> int:
-        """The stride of the sampled image feature (image size / feature size, the same on
-        both axes)."""
-        (h, w), (hf, wf) = img_hw, feat_hw
-        if h % hf or w % wf or h // hf != w // wf:
+        """The stride ``s`` of the sampled image feature: ``feat = ceil(img / s)`` on both axes
+        (stride-2 convolutions with ``k // 2`` padding)."""
+        (h, w), (hf, wf) = (int(v) for v in img_hw), (int(v) for v in feat_hw)
+        stride = max(round(h / hf), 1)
+        if math.ceil(h / stride) != hf or math.ceil(w / stride) != wf:
             raise ValueError(
-                f"BevStructure: image {h}x{w} and feature {hf}x{wf}: the feature stride must be "
-                "an integer, the same on both axes (image sizes: multiples of the backbone's "
-                "strides)"
+                f"BevStructure: image {h}x{w} and feature {hf}x{wf}: no stride s gives "
+                "feature = ceil(image / s) on both axes"
             )
-        return h // hf
+        return stride
 
     def compute_points(
         self, data: Mapping[str, Any], img_hw: Sequence[int], feat_hw: Sequence[int]
@@ -204,37 +207,14 @@ class BevStructure(nn.Module):
         """``(B*V, Hb, Wb, 2)`` sampling points of the BEV cells in the feature map, from the
         batch's ``intrinsics``, ``sensor2ego``, ``img_aug`` and ``bev_aug`` (identities when
         absent)."""
-        from hat.models.view_transformers import ipm_points
-
         missing = [k for k in CAMERA_KEYS if k not in data]
         if missing:
             raise KeyError(
-                f"BevStructure needs data{missing} (B, V, ...) to compute the sampling points "
-                "(or data['points'] (B*V, Hb, Wb, 2) in eval mode)"
+                f"BevStructure needs data{missing} (B, V, ...) to compute the sampling "
+                "points (or data['points'] (B*V, Hb, Wb, 2) in eval mode)"
             )
-        intrinsics = torch.as_tensor(data["intrinsics"])
-        if intrinsics.dim() != 4 or tuple(intrinsics.shape[1:]) != (self.num_views, 3, 3):
-            raise ValueError(
-                f"BevStructure: data['intrinsics'] must be (B, {self.num_views}, 3, 3), got "
-                f"{tuple(intrinsics.shape)}"
-            )
-        batch, views = intrinsics.shape[:2]
-        img_aug = data.get("img_aug")
-        if img_aug is None:
-            img_aug = torch.eye(3, dtype=torch.float64).expand(batch, views, 3, 3)
-        bev_aug = data.get("bev_aug")
-        if bev_aug is None:
-            bev_aug = torch.eye(4, dtype=torch.float64).expand(batch, 4, 4)
-        points = ipm_points(
-            intrinsics,
-            torch.as_tensor(data["sensor2ego"]),
-            torch.as_tensor(img_aug),
-            torch.as_tensor(bev_aug),
-            self.bev_size,
-            tuple(feat_hw),
-            self.feature_stride(img_hw, feat_hw),
-        )
-        return points.flatten(0, 1)
+        stride = self.feature_stride(img_hw, feat_hw)
+        return batch_ipm_points(data, self.bev_size, feat_hw, stride, self.num_views)
 
     # -- forward ---------------------------------------------------------------------------------
     def _image_feature(self, img: torch.Tensor) -> torch.Tensor:
