@@ -75,6 +75,10 @@ def _load_defaults() -> None:
             warp = None
     if warp is not None:
         _MAPPING.setdefault(warp, correlation.QATFloatIsland.from_float)
+    from hat.models.view_transformers.ipm_sample import IpmSample
+    from hat.quantization.qat.ipm_sample import QATIpmSample
+
+    _MAPPING.setdefault(IpmSample, QATIpmSample.from_float)
 
 
 def get_qat_factory(module: nn.Module) -> QATFactory | None:

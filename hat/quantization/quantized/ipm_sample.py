@@ -1,24 +1,28 @@
 """Integer multi-view IPM sampling (``IpmSample`` of the BEV view transformer), bit-exact on ORT.
 
-Inputs: feature codes ``q`` ``(N, C, Hf, Wf)`` (``N = B * V``, scale ``s``, zero point ``z``,
+Inputs: feature codes ``q`` ``(N, C, Hf, Wf)`` (``N = B * V``, zero point ``z``,
 ``R = qmax - qmin``) and float points ``(N, Hb, Wb, 2)`` (feature pixels, centres at integers).
+Only integer arithmetic follows the points' quantization:
 
-* points: ``p = QuantizeLinear(points, 2^-k, 0)`` int16 (``2^-k``: ``grid_quant_scale``);
-* weights have ``m = min(k, floor(log2(2^24 / R) / 2))`` fractional bits (8 for 8-bit
-  features, 4 for int16 features): ``P = floor(p / 2^(k - m))``, ``x0 = floor(P / 2^m)``,
-  ``fx = P - x0 * 2^m``, ``wx = (2^m - fx, fx)`` (same for y);
+* ``p = QuantizeLinear(points, 2^-k, 0)`` int16 (``2^-k``: ``grid_quant_scale``);
+* ``x0 = floor(p_x / 2^k)``, ``fx = p_x - x0 * 2^k``, ``wx = (2^k - fx, fx)`` (same for y):
+  the bilinear weights carry all ``k`` fractional bits of the coordinates;
 * corner ``(x0 + dx, y0 + dy)``: ``w = wy[dy] * wx[dx] * inside`` (0 outside the map: zero
   padding reads the zero point), value ``q[corner] - z``;
-* ``acc_v = sum_corners (q - z) * w`` (int32, ``|acc_v| <= R * 2^(2m) <= 2^24``);
+* ``acc_v = sum_corners (q - z) * w`` (``|acc_v| <= R * 2^(2k)``, exact);
 * ``acc = max_v acc_v`` (the maximum over the views commutes with the monotone rounding
-  below, so it equals the maximum of the per-view codes);
-* ``y_q = saturate(round_half_even(float32(acc) * 2^(-2m)) + z)``: every float32 value is an
-  integer or a power-of-two multiple of one below 2^24, so the conversion and the product
-  are exact, and ``QuantizeLinear(y, 1, z)`` rounds as ``torch.round``.
+  below, so it equals the maximum of the per-view output codes);
+* ``y_q = z + floor((acc + 2^(2k - 1)) / 2^(2k))`` (round half up; no saturation needed:
+  the weights are convex and the zero point is a code).
 
-The output keeps the features' scale and zero point. ONNX: int32 Cast/Add/Div/Mul/Sub/Clip/
-compare/Gather/ReduceMax, one float32 Cast/Mul and QuantizeLinear; ORT computes it bit for
-bit as :func:`ipm_sample_integer`.
+The output keeps the features' scale and zero point. The accumulator is int32 when
+``2 R 2^(2k) + 2^(2k-1) < 2^31`` (8-bit features up to ``k = 11``, a 32x60 map has ``k = 9``),
+else int64 (int16 features; the export then rounds each view before the maximum, on int32:
+ONNX Runtime 1.31's int64 ReduceMax and Max returned wrong maxima for some elements once the
+values passed 2^31, measured on a (2, 3, 12, 16, 6) tensor). ONNX: Cast/Add/Div/Mul/Sub/Clip/
+compare/Gather/ReduceMax on integers only (floor divisions of non-negative values after an
+offset, as ONNX ``Div`` truncates), so ORT computes it bit for bit as
+:func:`ipm_sample_integer`.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from hat.quantization.qat.base import all_float
 from hat.quantization.qdtypes import QDType, get_qdtype
 from hat.quantization.qtensor import QTensor, make_qtensor, plain
 from hat.quantization.quantized.base import INTEGER, IntModule, expect_int_qtensor, np_dtype
-from hat.quantization.quantized.intops import quantize, requantize
+from hat.quantization.quantized.intops import quantize
 
 __all__ = [
     "IntIpmSample",
@@ -41,11 +45,10 @@ __all__ = [
     "default_grid_scale",
     "grid_bits",
     "ipm_sample_integer",
-    "ipm_weight_bits",
+    "accumulator_dtype",
     "quantize_points",
 ]
 
-_F32_EXACT_BITS = 24
 _INT16_MAX = 32767
 _MAX_GRID_BITS = 14
 _CORNERS = ((0, 0), (1, 0), (0, 1), (1, 1))  # (dx, dy)
@@ -85,10 +88,11 @@ def check_grid_fits(scale: float, hf: int, wf: int) -> None:
         )
 
 
-def ipm_weight_bits(k: int, qd: QDType) -> int:
-    """Fractional bits ``m`` of the bilinear weights (see module doc)."""
-    span = qd.qmax - qd.qmin
-    return min(int(k), int(math.floor(math.log2(2**_F32_EXACT_BITS / span) / 2)))
+def accumulator_dtype(k: int, qd: QDType) -> torch.dtype:
+    """int32 when the offset accumulator ``2 R 2^(2k) + 2^(2k-1)`` fits, else int64."""
+    n = 2 * int(k)
+    bound = 2 * (qd.qmax - qd.qmin) * 2**n + 2 ** max(n - 1, 0)
+    return torch.int32 if bound < 2**31 else torch.int64
 
 
 def quantize_points(points: torch.Tensor, scale: float) -> torch.Tensor:
@@ -114,14 +118,14 @@ def ipm_sample_integer(
     n, c, hf, wf = codes.shape
     hb, wb = point_codes.shape[1:3]
     b = n // num_views
-    m = ipm_weight_bits(k, qd)
     dev = codes.device
+    one = 2**k
     feat = (codes.to(torch.int64) - int(zero_point)).permute(0, 2, 3, 1).reshape(n * hf * wf, c)
-    p = torch.div(point_codes.to(torch.int64), 2 ** (k - m), rounding_mode="floor")
-    x0 = torch.div(p[..., 0], 2**m, rounding_mode="floor")
-    y0 = torch.div(p[..., 1], 2**m, rounding_mode="floor")
-    fx, fy = p[..., 0] - x0 * 2**m, p[..., 1] - y0 * 2**m
-    wx, wy = (2**m - fx, fx), (2**m - fy, fy)
+    p = point_codes.to(torch.int64)
+    x0 = torch.div(p[..., 0], one, rounding_mode="floor")
+    y0 = torch.div(p[..., 1], one, rounding_mode="floor")
+    fx, fy = p[..., 0] - x0 * one, p[..., 1] - y0 * one
+    wx, wy = (one - fx, fx), (one - fy, fy)
     base = (torch.arange(n, device=dev) * (hf * wf)).view(n, 1, 1)
     acc = torch.zeros(n, hb, wb, c, dtype=torch.int64, device=dev)
     for dx, dy in _CORNERS:
@@ -133,10 +137,9 @@ def ipm_sample_integer(
     acc = acc.reshape(b, num_views, hb, wb, c)
     if keep is not None:
         acc = acc * keep.to(torch.int64).view(b, num_views, 1, 1, 1)
-    best = acc.amax(dim=1).to(torch.int32)
-    mult = torch.tensor(2.0 ** (-2 * m), dtype=torch.float32, device=dev)
-    out = requantize(best, mult, int(zero_point), qd)
-    return out.permute(0, 3, 1, 2).contiguous()
+    best = acc.amax(dim=1)
+    out = torch.div(best + one * one // 2, one * one, rounding_mode="floor") + int(zero_point)
+    return out.to(qd.torch_dtype).permute(0, 3, 1, 2).contiguous()
 
 
 class IntIpmSample(IntModule):
@@ -144,9 +147,9 @@ class IntIpmSample(IntModule):
 
     deploy_kind = INTEGER
     deploy_note = (
-        "int16 points (QuantizeLinear), int32 fixed-point bilinear weights, Gather of the "
-        "centred codes and sums, ReduceMax over the views (Cast/Add/Div/Mul/Sub/Clip/Gather/"
-        "ReduceMax on int32), then one exact Cast/Mul and QuantizeLinear"
+        "int16 points (QuantizeLinear), fixed-point bilinear weights, Gather of the centred "
+        "codes, integer sums, ReduceMax over the views and rounding division "
+        "(Cast/Add/Div/Mul/Sub/Clip/Gather/ReduceMax on int32, int64 for int16 features)"
     )
 
     def __init__(self, qat: nn.Module) -> None:
@@ -188,31 +191,33 @@ class IntIpmSample(IntModule):
         v = self.num_views
         b = n // v
         k, qd = self.k, feats.q_dtype
-        m = ipm_weight_bits(k, qd)
+        one_px = 2**k
         zp = int(feats.q_zero_point)
+        acc_t = accumulator_dtype(k, qd)
+        acc_np, acc_onnx = (np.int32, 6) if acc_t == torch.int32 else (np.int64, 7)
         i32 = lambda x, hint: rec.const(np.array(x, np.int32), hint)  # noqa: E731
         i64 = lambda x, hint: rec.const(np.array(x, np.int64), hint)  # noqa: E731
+        acc_c = lambda x, hint: rec.const(np.array(x, acc_np), hint)  # noqa: E731
         pts = rec.quantize(self._name(points), float(self.grid_scale), 0, np.int16, "points_q")
         p = rec.node1("Cast", [pts], "p_i32", to=6)
-        # floor division of a non-negative int32 (ONNX Div truncates)
+        # floor division of a non-negative int32 (ONNX Div truncates toward zero)
         p = rec.node1("Add", [p, i32(2**_OFFSET_BITS, "offset")], "p_pos")
-        p = rec.node1("Div", [p, i32(2 ** (k - m), "frac_drop")], "p_m")
-        cell = rec.node1("Div", [p, i32(2**m, "one_px")], "cell_pos")
-        frac = rec.node1("Sub", [p, rec.node1("Mul", [cell, i32(2**m, "one_px")], "cell_m")])
+        cell = rec.node1("Div", [p, i32(one_px, "one_px")], "cell_pos")
+        frac = rec.node1("Sub", [p, rec.node1("Mul", [cell, i32(one_px, "one_px")], "cell_fx")])
         cell = rec.node1("Sub", [cell, i32(2 ** (_OFFSET_BITS - k), "cell_offset")], "cell")
         comp = [rec.node1("Gather", [t, i64(i, f"axis_{i}")], f"{nm}_{i}", axis=3)
                 for t, nm in ((cell, "c"), (frac, "f")) for i in (0, 1)]  # fmt: skip
         x0, y0, fx, fy = comp
-        full = i32(2**m, "w_full")
+        full = i32(one_px, "w_full")
         wx = (rec.node1("Sub", [full, fx], "wx0"), fx)
         wy = (rec.node1("Sub", [full, fy], "wy0"), fy)
         one, zero = i32(1, "one"), i32(0, "zero")
         xmax, ymax = i32(wf - 1, "xmax"), i32(hf - 1, "ymax")
         xs = (x0, rec.node1("Add", [x0, one], "x1"))
         ys = (y0, rec.node1("Add", [y0, one], "y1"))
-        # centred codes (N*Hf*Wf, C) int32
-        f = rec.node1("Cast", [self._name(feats)], "feat_i32", to=6)
-        f = rec.node1("Sub", [f, i32(zp, "feat_zp")], "feat_c")
+        # centred codes (N*Hf*Wf, C) in the accumulator dtype
+        f = rec.node1("Cast", [self._name(feats)], "feat_int", to=acc_onnx)
+        f = rec.node1("Sub", [f, acc_c(zp, "feat_zp")], "feat_c")
         f = rec.node1("Transpose", [f], "feat_t", perm=[0, 2, 3, 1])
         f = rec.node1("Reshape", [f, i64([n * hf * wf, c], "flat_shape")], "feat_flat")
         base = i32(np.arange(n, dtype=np.int32).reshape(n, 1, 1) * (hf * wf), "view_base")
@@ -231,6 +236,8 @@ class IntIpmSample(IntModule):
             okc = rec.node1("Cast", [ok], "inside", to=6)
             w = rec.node1("Mul", [rec.node1("Mul", [wy[dy], wx[dx]], "w"), okc], "w_in")
             w = rec.node1("Reshape", [w, w_shape], "w_r")
+            if acc_onnx != 6:
+                w = rec.node1("Cast", [w], "w_acc", to=acc_onnx)
             cy = rec.node1("Clip", [yc, zero, ymax], "cy")
             cx = rec.node1("Clip", [xc, zero, xmax], "cx")
             idx = rec.node1("Add", [rec.node1("Mul", [cy, width], "row"), cx], "idx_v")
@@ -238,12 +245,34 @@ class IntIpmSample(IntModule):
             val = rec.node1("Gather", [f, idx], "tap", axis=0)  # (N, Hb, Wb, C)
             term = rec.node1("Mul", [val, w], "term")
             acc = term if acc is None else rec.node1("Add", [acc, term], "acc")
-        acc = rec.node1("Reshape", [acc, i64([b, v, hb, wb, c], "view_shape")], "acc_views")
-        best = rec.node1("ReduceMax", [acc, i64([1], "view_axis")], "acc_max", keepdims=0)
-        y = rec.node1("Cast", [best], "acc_f", to=1)
-        y = rec.node1("Mul", [y, rec.const(np.float32(2.0 ** (-2 * m)), "w_scale")], "y")
-        yq = rec.quantize(y, 1.0, zp, np_dtype(qd), "y_q")
+        # z + floor((acc + 2^(2k-1)) / 2^(2k)), the floor taken on acc + R 2^(2k) >= 0; max over
+        # the views first on int32 (it commutes with the rounding), after the rounding on int64
+        # (ORT 1.31's int64 ReduceMax/Max return wrong maxima for values beyond 2^32)
+        span = qd.qmax - qd.qmin
+        denom = one_px * one_px
+        view_shape = i64([b, v, hb, wb, c], "view_shape")
+        view_axis = i64([1], "view_axis")
+
+        def rounded(t: str) -> str:
+            t = rec.node1("Add", [t, acc_c(span * denom + denom // 2, "round_offset")])
+            return rec.node1("Div", [t, acc_c(denom, "w_sum")], "y_pos")
+
+        if acc_onnx == 6:
+            acc = rec.node1("Reshape", [acc, view_shape], "acc_views")
+            y = rounded(rec.node1("ReduceMax", [acc, view_axis], "acc_max", keepdims=0))
+        else:
+            y = rec.node1("Cast", [rounded(acc)], "y_pos_i32", to=6)
+            y = rec.node1("Reshape", [y, view_shape], "y_views")
+            y = rec.node1("ReduceMax", [y, view_axis], "y_max", keepdims=0)
+        y = rec.node1("Add", [y, i32(zp - span, "y_zp")], "y_int")
+        yq = rec.node1("Cast", [y], "y_q", to=_onnx_dtype(np_dtype(qd)))
         out.trace_name = rec.node1("Transpose", [yq], "out", perm=[0, 3, 1, 2])
 
     def extra_repr(self) -> str:
         return f"num_views={self.num_views}, grid_scale=2^-{self.k}"
+
+
+def _onnx_dtype(dt: np.dtype) -> int:
+    from onnx import helper
+
+    return int(helper.np_dtype_to_tensor_dtype(np.dtype(dt)))
