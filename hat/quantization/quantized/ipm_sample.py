@@ -120,24 +120,25 @@ def ipm_sample_integer(
     b = n // num_views
     dev = codes.device
     one = 2**k
-    feat = (codes.to(torch.int64) - int(zero_point)).permute(0, 2, 3, 1).reshape(n * hf * wf, c)
-    p = point_codes.to(torch.int64)
+    acc_t = accumulator_dtype(k, qd)  # exact: the bound of the module doc holds
+    feat = (codes.to(acc_t) - int(zero_point)).permute(0, 2, 3, 1).reshape(n * hf * wf, c)
+    p = point_codes.to(torch.int32)
     x0 = torch.div(p[..., 0], one, rounding_mode="floor")
     y0 = torch.div(p[..., 1], one, rounding_mode="floor")
     fx, fy = p[..., 0] - x0 * one, p[..., 1] - y0 * one
     wx, wy = (one - fx, fx), (one - fy, fy)
-    base = (torch.arange(n, device=dev) * (hf * wf)).view(n, 1, 1)
-    acc = torch.zeros(n, hb, wb, c, dtype=torch.int64, device=dev)
+    base = (torch.arange(n, device=dev, dtype=torch.int32) * (hf * wf)).view(n, 1, 1)
+    acc = torch.zeros(n * hb * wb, c, dtype=acc_t, device=dev)
     for dx, dy in _CORNERS:
         xc, yc = x0 + dx, y0 + dy
         inside = (xc >= 0) & (xc <= wf - 1) & (yc >= 0) & (yc <= hf - 1)
-        w = wy[dy] * wx[dx] * inside.to(torch.int64)
-        idx = base + yc.clamp(0, hf - 1) * wf + xc.clamp(0, wf - 1)
-        acc += feat[idx.reshape(-1)].reshape(n, hb, wb, c) * w.unsqueeze(-1)
+        w = (wy[dy] * wx[dx] * inside).to(acc_t).reshape(-1, 1)
+        idx = (base + yc.clamp(0, hf - 1) * wf + xc.clamp(0, wf - 1)).reshape(-1)
+        acc.addcmul_(feat.index_select(0, idx), w)
     acc = acc.reshape(b, num_views, hb, wb, c)
     if keep is not None:
-        acc = acc * keep.to(torch.int64).view(b, num_views, 1, 1, 1)
-    best = acc.amax(dim=1)
+        acc = acc * keep.to(acc_t).view(b, num_views, 1, 1, 1)
+    best = acc.amax(dim=1).to(torch.int64)
     out = torch.div(best + one * one // 2, one * one, rounding_mode="floor") + int(zero_point)
     return out.to(qd.torch_dtype).permute(0, 3, 1, 2).contiguous()
 
