@@ -168,3 +168,29 @@ def test_qat_training_drops_views_and_passes_gradients():
     plain(y).sum().backward()
     grad = feats.grad.reshape(B, V, -1).abs().sum(-1)
     assert ((grad > 0) == (keep > 0)).all()  # only kept views get gradient
+
+
+def test_deploy_size_bit_exact(tmp_path):
+    """The recipe's shapes: 6 views of 64 x 32 x 60 features, a 128 x 128 grid (grid 2^-9)."""
+    g = torch.Generator().manual_seed(3)
+    feats = torch.relu(torch.randn(6, 64, 32, 60, generator=g))
+    pts = torch.rand(6, 128, 128, 2, generator=g) * torch.tensor([62.0, 34.0]) - 1.0
+    pts[:, :40] = OUTSIDE
+    net = ViewNet()
+    net.vt = WrappingTransformer((51.2, 51.2, 0.8), num_views=6, bev_upscale=1)
+    data = {"feats": feats, "points": pts}
+    default_set_qconfig(net)
+    prepare_qat(net)
+    set_fake_quantize(net.eval(), FakeQuantState.CALIBRATION)
+    with torch.no_grad():
+        net(data)
+    set_fake_quantize(net, FakeQuantState.VALIDATION)
+    int_model = convert(net)
+    assert int_model.vt.sample.k == 9
+    with torch.no_grad():
+        yi = int_model(data)
+    path = tmp_path / "ipm.onnx"
+    export_int_model_to_onnx(int_model, data, path)
+    (out,) = run_onnx(str(path), {k: v.numpy() for k, v in data.items()}, level="all").values()
+    assert out.shape == (1, 64, 128, 128)
+    assert (out.astype(np.int64) == _codes(yi)).mean() == 1.0
