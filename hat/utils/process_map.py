@@ -132,7 +132,7 @@ class ProcessMap:
         n = len(self._conns)
         sent = 0
         for chunk in first:
-            self._conns[sent % n].send(chunk)
+            self._send(sent % n, chunk)
             sent += 1
         received = 0
         while received < sent:
@@ -143,7 +143,7 @@ class ProcessMap:
             if nxt is not None:
                 # Chunk ``sent`` belongs to worker ``sent % n``, which is ``worker``: every
                 # worker keeps ``depth`` chunks in flight and the order stays round-robin.
-                self._conns[sent % n].send(nxt)
+                self._send(sent % n, nxt)
                 sent += 1
         self.close(kill=False)
 
@@ -156,6 +156,14 @@ class ProcessMap:
             child_conn.close()  # the parent keeps only its end: a dead worker reads as EOF
             self._procs.append(proc)
             self._conns.append(parent_conn)
+
+    def _send(self, worker: int, chunk: list[Any]) -> None:
+        try:
+            self._conns[worker].send(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            # The worker died; the results it sent before are still in the pipe, and reading
+            # past them at this chunk's turn raises WorkerDiedError in item order.
+            pass
 
     def _receive(self, worker: int) -> Sequence[Any]:
         try:

@@ -31,6 +31,9 @@ def _packer(root: str, target: str, num_workers: int) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, PACKER, *args, "--num-workers", str(num_workers)],
         env=dict(os.environ, OMP_NUM_THREADS="1"),
+        # A process started from a background job inherits SIGINT ignored; the packer is
+        # started as from a terminal, where Ctrl-C reaches it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
