@@ -230,3 +230,33 @@ def test_target_and_decoder_errors():
         _decoder(nms_type=["rotate", "circle"])
     with pytest.raises(ValueError, match="nms_type entries must be one of"):
         _decoder(nms_type="box")
+
+
+def test_decoded_perfect_outputs_score_full_map_in_nuscenes_metric():
+    from hat.metrics.nuscenes.metric import NuscenesMetric, default_attributes
+
+    boxes, labels = _gt()
+    boxes, labels = boxes[:12].clone(), labels[:12]
+    boxes[:, :2] *= 0.5  # all within 30 m: inside every class's evaluation range
+    assert sorted(set(labels.tolist())) == list(range(10))  # every class has ground truth
+    heatmaps, anno, inds, masks = _target()([boxes], [labels], (128, 128))
+    preds = _decoder()(_perfect_head_out(heatmaps, anno, inds, masks))
+    ego2global = torch.eye(4, dtype=torch.float64)
+    ego2global[:3, 3] = torch.tensor([400.0, 1100.0, 0.0])
+    names = [DETECTION_CLASSES[k] for k in labels.tolist()]
+    speed = torch.hypot(boxes[:, 7], boxes[:, 8]).numpy()
+    batch = {
+        "sample_token": ["s0"],
+        "ego2global": [ego2global],
+        "gt_boxes_global": [boxes.double() + torch.tensor([400.0, 1100.0] + [0.0] * 7)],
+        "gt_labels": [labels],
+        "gt_attributes": [default_attributes(names, speed)],
+        "gt_num_lidar_pts": [torch.full((len(boxes),), 10)],
+        "gt_num_radar_pts": [torch.zeros(len(boxes), dtype=torch.int64)],
+    }
+    metric = NuscenesMetric(log_per_class=False)
+    metric.update(batch, preds)
+    results = metric.results()
+    assert results.mean_ap == pytest.approx(1.0)
+    errors = results.tp_errors
+    assert errors["trans_err"] < 1e-3 and errors["scale_err"] < 1e-3 and errors["vel_err"] < 1e-3
