@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -148,7 +149,7 @@ def _randomize_bn(model: nn.Module) -> None:
             m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
 
 
-def test_head_float_calibration_int_round_trip():
+def test_head_float_calibration_int_round_trip(tmp_path):
     torch.manual_seed(0)
     net = _QuantHeadNet().eval()
     _randomize_bn(net)
@@ -185,6 +186,20 @@ def test_head_float_calibration_int_round_trip():
             assert err.abs().max() < 0.35 * r[k].std(), k
             # the integer model computes what the calibrated fake-quant model computes
             assert (o[k] - q[k]).abs().max() < 0.01 * r[k].std(), k
+
+    # ONNX: the integer model's outputs bit for bit on ORT, every conv an integer kernel
+    from hat.quantization.export_onnx import export_int_model_to_onnx
+    from hat.quantization.ort_runner import optimized_op_counts, run_onnx
+
+    path = tmp_path / "head.onnx"
+    report = export_int_model_to_onnx(int_model, {"x": x}, path)
+    assert report.float_islands == []
+    assert report.outputs[:2] == ["output_0.heatmap", "output_0.reg"] and len(report.outputs) == 36
+    ort = run_onnx(path, {"x": x}, level="all")
+    flat = [v for o in out for v in o.values()]
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(ort.values(), flat))
+    ops = optimized_op_counts(path, level="all")
+    assert ops["QLinearConv"] == 37 and ops["ConvInteger"] == 36 and "Conv" not in ops
 
 
 def test_bev_det_decoder_losses_and_post_process():
