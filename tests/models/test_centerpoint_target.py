@@ -260,3 +260,17 @@ def test_decoded_perfect_outputs_score_full_map_in_nuscenes_metric():
     assert results.mean_ap == pytest.approx(1.0)
     errors = results.tp_errors
     assert errors["trans_err"] < 1e-3 and errors["scale_err"] < 1e-3 and errors["vel_err"] < 1e-3
+
+
+def test_unknown_velocity_has_no_weight_and_grid_cell_decoding():
+    boxes = torch.tensor([[10.3, -5.1, -0.8, 1.9, 4.6, 1.7, 0.3, float("nan"), float("nan")]])
+    target = _target()
+    heatmaps, anno, inds, masks = target([boxes], [torch.tensor([CLS["car"]])], (128, 128))
+    weights = target.box_weights(anno, masks)
+    assert weights[0, 0, 0].tolist() == pytest.approx([1.0] * 8 + [0.0, 0.0])
+    assert torch.isnan(anno[0, 0, 0, 8:]).all() and torch.isfinite(anno[0, 0, 0, :8]).all()
+    # decode_to_ego=False keeps x, y in heatmap cells (column, row)
+    outs = _perfect_head_out(heatmaps, torch.nan_to_num(anno), inds, masks)
+    pred = _decoder(decode_to_ego=False)(outs)[0]
+    assert pred["bboxes"][0, :2].tolist() == pytest.approx([76.875, 57.625], abs=1e-4)
+    assert pred["labels"].tolist() == [CLS["car"]]
