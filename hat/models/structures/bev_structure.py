@@ -317,4 +317,9 @@ class BevPostProcess(nn.Module):
 
     @torch.no_grad()
     def forward(self, outs: Mapping[str, Any], data: Mapping[str, Any] | None = None) -> dict:
+        from hat.quantization.output_order import output_tensors
+
+        tensors = output_tensors(outs)
+        if tensors:  # follow the outputs' device (CUDA evaluation)
+            self.to(tensors[0].device)
         return _post_process(self.bev_decoders, outs, data)
