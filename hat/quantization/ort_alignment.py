@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from hat.quantization.output_order import output_tensors
+from hat.quantization.qtensor import QTensor
 
 __all__ = ["DequantScaleProbe", "align_on_ort", "output_lsbs"]
 
@@ -41,7 +42,9 @@ class DequantScaleProbe:
 
     def _hook(self, name: str) -> Callable[[nn.Module, tuple], None]:
         def hook(module: nn.Module, args: tuple) -> None:
-            scale = getattr(args[0], "q_scale", None) if args else None
+            # Only a quantized tensor has an LSB: a float tensor's ``q_scale`` is torch's own
+            # method (a high-precision output reaches its DeQuantStub already dequantized).
+            scale = args[0].q_scale if args and isinstance(args[0], QTensor) else None
             if scale is not None:
                 self.scales[name] = float(torch.as_tensor(scale).reshape(-1)[0])
 

@@ -1,6 +1,7 @@
 """The BEV IPM multitask model through HAT's stage commands on a tiny synthetic nuScenes, as users
 run them: make_synthetic -> pack (train, val) -> train float -> calibration -> qat -> predict
-(float, calibration, qat, int_infer) -> export_hbir; then the model checker and calops."""
+(float, calibration, qat, int_infer) -> export_hbir -> validation_hbir align_bpu; then the model
+checker and calops."""
 
 import json
 from pathlib import Path
@@ -41,6 +42,7 @@ def chain(tmp_path_factory):
     for stage in PREDICT_STAGES:
         run_tool(env, "tools/predict.py", "--stage", stage, "--config", CFG)
     run_tool(env, "tools/export_hbir.py", "--config", CFG)
+    run_tool(env, "tools/validation_hbir.py", "--stage", "align_bpu", "--config", CFG)
     return env, data, ckpt
 
 
@@ -55,6 +57,14 @@ def test_stage_chain_metrics_and_export(chain):
     # the integer model with the QAT weights gives the QAT model's metrics
     for key in ("NDS", "mIoU"):
         assert abs(metrics["int_infer"][key] - metrics["qat"][key]) <= 0.02, metrics
+    # ONNX Runtime reproduces the integer model bit for bit on every head output (integer IPM
+    # sampling, high-precision head convs), so its metrics are int_infer's
+    align = stage_metrics(ckpt, "align_bpu")
+    assert align["samples"] == 4
+    assert align["identical_fraction_bitwise"] == 1.0, align
+    assert align["max_diff_lsb"] == 0.0, align
+    for key in ("mAP", "NDS", "mIoU"):
+        assert align["metrics_ort"][key] == pytest.approx(metrics["int_infer"][key], abs=1e-9)
     export = json.loads((ckpt / "tiny_bev_stages.int.export.json").read_text())
     assert export["inputs"] == {"img": [6, 3, 64, 96], "points": [6, 16, 16, 2]}
     heads = ("heatmap", "reg", "height", "dim", "rot", "vel")

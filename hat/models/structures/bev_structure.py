@@ -246,7 +246,9 @@ class BevStructure(nn.Module):
                 f"BevStructure: data['points'] must be {expected} (B*V, Hb, Wb, 2), got "
                 f"{tuple(points.shape)}"
             )
-        points = points.to(device=feat.device, dtype=torch.float32)
+        if points.dtype != torch.float32 or points.device != feat.device:
+            # (only when needed: a traced export input must reach the view transform as is)
+            points = points.to(device=feat.device, dtype=torch.float32)
         bev = self.view_transformer(feat, points)
         bev_feats = self.bev_encoder(bev)
         outs = {d.name: d(bev_feats) for d in self.bev_decoders}
