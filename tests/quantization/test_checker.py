@@ -1,5 +1,6 @@
 """The checker's report: integer cost volume and soft-argmin, a float island in rows and
-summary, and a MAC share computed from the rows."""
+summary (an align-corners bilinear resize), an integer x2 bilinear upsampling, and a MAC share
+computed from the rows."""
 
 import torch
 from torch import nn
@@ -11,7 +12,7 @@ from hat.quantization.checker import check_model
 class StereoHead(nn.Module):
     """Two 8-channel feature maps -> group-wise cost volume -> score conv -> soft-argmin."""
 
-    def __init__(self, bilinear: bool = False) -> None:
+    def __init__(self, bilinear: bool = False, align_corners: bool = True) -> None:
         super().__init__()
         self.quant_l, self.quant_r = QuantStub(), QuantStub()
         self.feat_l = ConvModule2d(3, 8, 3, padding=1, act_layer=nn.ReLU())
@@ -19,7 +20,11 @@ class StereoHead(nn.Module):
         self.cost_volume = CostVolume(max_disp=6, groups=2)
         self.score = ConvModule2d(12, 6, 3, padding=1)
         self.soft_argmin = SoftArgmin(6)
-        self.up = Interpolate(scale_factor=2, mode="bilinear") if bilinear else None
+        self.up = (
+            Interpolate(scale_factor=2, mode="bilinear", align_corners=align_corners)
+            if bilinear
+            else None
+        )
         self.dequant = DeQuantStub()
 
     def forward(self, data):
@@ -116,3 +121,16 @@ def test_quantizable_modules_inheriting_no_qconfig_are_warned_about():
         "tail.0 (ConvModule2d) has no qconfig: it stays float",
         "tail.0.conv (Conv2d) has no qconfig: it stays float",
     ]
+
+
+def test_integer_factor_bilinear_upsampling_is_integer():
+    report = check_model(
+        StereoHead(bilinear=True, align_corners=False).eval(), _inputs(), min_integer_share=0.99
+    )
+    assert report.ok, report.render_text()
+    up = next(r for r in report.rows if r.name == "up")
+    assert (up.module_type, up.kind) == ("IntInterpolate", "integer"), up
+    assert "x2x2" in up.note and up.macs == 4 * 1 * 1 * 16 * 32
+    assert report.summary.float_islands == {} and report.summary.integer_mac_share == 1.0
+    _consistent(report)
+    assert "float islands: none" in report.render_text()

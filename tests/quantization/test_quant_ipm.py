@@ -129,10 +129,17 @@ def test_checker_reports_integer_sampling():
     assert row.macs == 4 * B * V * C * 12 * 16
     assert report.summary.float_islands == {}
     assert "GridSample" not in report.summary.ort_ops
-    # with the x2 bilinear upsampling, that resize is the only float island
+    # the x2 bilinear upsampling after the sampling is integer too: no float island
     up = check_model(ViewNet(bev_upscale=2).eval(), _inputs(1))
-    assert list(up.summary.float_islands) == ["vt.upsample"]
-    assert {r.name: r for r in up.rows}["vt.sample"].kind == "integer"
+    assert up.ok, up.render_text()
+    assert up.summary.float_islands == {} and up.summary.integer_mac_share == 1.0
+    rows = {r.name: r for r in up.rows}
+    assert rows["vt.sample"].kind == "integer"
+    assert (rows["vt.upsample"].module_type, rows["vt.upsample"].kind) == (
+        "IntInterpolate",
+        "integer",
+    )
+    assert "Resize" not in up.summary.ort_ops
 
 
 def test_grid_scale_default_explicit_and_checkpointed():

@@ -10,6 +10,9 @@
   ``y = ((dx2*dy2)*X11 + (dx1*dy2)*X21) + (dx2*dy1)*X12 + (dx1*dy1)*X22`` in float32, left to
   right. ORT keeps DQ -> Resize(linear) -> Q in float (there is no integer bilinear kernel): a
   small named float island whose result the integer model reproduces bit for bit.
+* ``bilinear`` by integer ``scale_factor`` (``align_corners=False``, the QAT module's
+  ``int_factors``): integer codes only, fixed-point weights, exported as int32 ONNX ops
+  (:mod:`hat.quantization.quantized.int_upsample`); the output keeps the input's qparams.
 """
 
 from __future__ import annotations
@@ -25,15 +28,17 @@ from hat.quantization.qtensor import QTensor, make_qtensor, make_traced, plain
 from hat.quantization.quantized.base import (
     DATA_MOVEMENT,
     FLOAT_ISLAND,
+    INTEGER,
     Deployment,
     IntModule,
     bilinear_macs,
     expect_int_qtensor,
     is_quantized,
 )
+from hat.quantization.quantized.int_upsample import export_upsample_integer, upsample_integer
 from hat.quantization.quantized.intops import dequantize, quantize
 
-__all__ = ["IntInterpolate", "ort_linear_coords", "ort_bilinear"]
+__all__ = ["IntInterpolate", "check_int_geometry", "ort_linear_coords", "ort_bilinear"]
 
 
 def ort_linear_coords(
@@ -89,8 +94,9 @@ class IntInterpolate(IntModule):
         self.size = qat.size
         self.mode = qat.mode
         self.align_corners = qat.align_corners
+        self.int_factors = getattr(qat, "int_factors", None)
         fq = qat.activation_post_process
-        if fq is not None:
+        if fq is not None and self.int_factors is None:
             self._init_output(fq.scale, fq.zero_point, fq.qdtype)
 
     @classmethod
@@ -124,6 +130,11 @@ class IntInterpolate(IntModule):
                 y = F.interpolate(data, size=out_hw, mode="nearest")
             else:
                 y = F.interpolate(data.float(), size=out_hw, mode="nearest").to(data.dtype)
+            out = make_qtensor(y, x.q_scale, x.q_zero_point, x.q_dtype)
+        elif self.int_factors is not None:
+            sh, sw = self.int_factors
+            check_int_geometry(self, in_hw, out_hw, sh, sw)
+            y = upsample_integer(plain(x), int(x.q_zero_point), sh, sw)
             out = make_qtensor(y, x.q_scale, x.q_zero_point, x.q_dtype)
         else:
             f = ort_bilinear(
@@ -177,6 +188,14 @@ class IntInterpolate(IntModule):
 
     def _export(self, rec, x: QTensor, out: QTensor, out_hw, scales, by_size: bool) -> None:
         n, c = x.shape[:2]
+        if self.mode != "nearest" and self.int_factors is not None:
+            sh, sw = self.int_factors
+            zp = int(x.q_zero_point)
+            src = self._name(x)
+            out.trace_name = export_upsample_integer(
+                rec, src, tuple(x.shape[-2:]), zp, x.q_dtype, sh, sw
+            )
+            return
         if by_size:
             geom = ["", rec.const(np.array([n, c, *out_hw], np.int64), "sizes")]
         else:
@@ -210,6 +229,12 @@ class IntInterpolate(IntModule):
             return super().deployment(inputs, output)
         if self.mode == "nearest":
             return Deployment(DATA_MOVEMENT, "Resize (nearest) copying integer values")
+        if self.int_factors is not None:
+            return Deployment(
+                INTEGER,
+                "bilinear x{}x{} on integer codes: fixed-point weights, Gather/Mul/Add/Div "
+                "on int32, output in the input's qparams".format(*self.int_factors),
+            )
         return Deployment(
             FLOAT_ISLAND,
             "ORT has no integer linear Resize: DQ -> Resize(linear) -> Q in float32 "
@@ -222,6 +247,21 @@ class IntInterpolate(IntModule):
 
     def extra_repr(self) -> str:
         s = f"mode={self.mode}, scale_factor={self.scale_factor}, size={self.size}"
-        if self.mode != "nearest":
+        if self.int_factors is not None:
+            s += f", align_corners=False, integer factors {self.int_factors}"
+        elif self.mode != "nearest":
             s += f", align_corners={self.align_corners}, " + super().extra_repr()
         return s
+
+
+def check_int_geometry(
+    module: nn.Module, in_hw: tuple[int, int], out_hw: tuple[int, int], sh: int, sw: int
+) -> None:
+    """ValueError unless ``out_hw`` is ``in_hw`` times the integer factors ``(sh, sw)`` (an
+    integer-factor bilinear module has no output scale of its own for another geometry)."""
+    if tuple(out_hw) != (in_hw[0] * sh, in_hw[1] * sw):
+        raise ValueError(
+            f"{type(module).__name__}: built for bilinear upsampling by ({sh}, {sw}) but asked "
+            f"for size {tuple(out_hw)} from {tuple(in_hw)}; pass no size at call time, or build "
+            "the float Interpolate with size= instead of an integer scale_factor"
+        )
