@@ -16,11 +16,13 @@ from hat.infer.base import (
     parse_model_inputs,
     read_rgb,
 )
+from hat.infer.bev import BevInfer
 from hat.infer.disparity import DisparityInfer
 from hat.infer.flow import FlowInfer
 from hat.infer.segmentation import SegmentationInfer
 
 __all__ = [
+    "BevInfer",
     "DisparityInfer",
     "FlowInfer",
     "InferInputError",
