@@ -388,3 +388,56 @@ def test_infer_tool_on_a_folder(config, folder, tmp_path):
             ["--config", config, "--model-inputs", f"img:{tmp_path / 'x'}", "--save-path",
              str(out), "--no-ckpt"]
         ))  # fmt: skip
+
+
+class _Deployed(torch.nn.Module):
+    """The model with the deployed inputs ``(img, points)``, for an ONNX export."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, img: torch.Tensor, points: torch.Tensor):
+        return self.model({"img": img, "points": points})
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+def test_infer_hbir_on_a_folder(config, folder, task, run_config, tmp_path):
+    """infer_hbir.py on an ONNX file with the deployed inputs img + points (here the float
+    model's export, which has the integer export's inputs and outputs): the written predictions
+    are those of the PyTorch model on the same batch."""
+    from hat.quantization.output_order import named_outputs
+    from hat.tools.infer_hbir import build_parser, run
+
+    torch.manual_seed(0)
+    model = build_from_registry(run_config.model_spec(), "model").eval()
+    deploy = run_config.deploy_inputs()
+    with torch.no_grad():
+        names = [n for n, _ in named_outputs(model(dict(deploy)))]
+    onnx_path = tmp_path / "bev.onnx"
+    torch.onnx.export(
+        _Deployed(model).eval(),
+        (deploy["img"], deploy["points"]),
+        str(onnx_path),
+        input_names=["img", "points"],
+        output_names=names,
+        opset_version=17,
+        dynamo=False,
+    )
+    out = tmp_path / "out"
+    args = ["--config", config, "--model-inputs", f"img:{folder}", "--save-path", str(out)]
+    paths = run(build_parser().parse_args([*args, "--model", str(onnx_path)]))
+    assert set(paths) == {*CAMS, "cameras", "bev", "bev_gt", "panel", "predictions"}
+    pred = json.loads(Path(paths["predictions"]).read_text())
+
+    raw = task.load_inputs({"img": str(folder)})
+    batch, ctx = task.make_batch(raw, (64, 96))
+    with torch.no_grad():
+        ref = task.postprocess(flatten_outputs(model(batch)), ctx)
+    ref_json = task.predictions_json(ref)
+    assert len(pred["boxes"]) == len(ref_json["boxes"]) > 0
+    for a, b in zip(pred["boxes"], ref_json["boxes"]):
+        assert a["class_name"] == b["class_name"]
+        np.testing.assert_allclose(a["center"] + a["size"], b["center"] + b["size"], atol=1e-3)
+        assert abs(a["score"] - b["score"]) < 1e-4
+    assert pred["map"] == ref_json["map"]
