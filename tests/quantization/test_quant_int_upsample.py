@@ -123,3 +123,17 @@ def test_integer_factor_detection():
     assert f(None, (16, 16), "bilinear", False) is None
     assert f(2, None, "nearest", None) is None
     assert f(100, None, "bilinear", False) is None  # 2 R D beyond int32 for int16 codes
+
+
+def test_checkpoint_with_an_output_observer_loads():
+    """A QAT checkpoint of the earlier layout (an output observer, no switch) loads strictly."""
+    qat, _, x = _quantized("ort_u8s8", 2)
+    sd = {k: v for k, v in qat.state_dict().items() if "fake_quant_switch" not in k}
+    sd["op.activation_post_process.scale"] = torch.tensor([0.1])
+    sd["op.activation_post_process.zero_point"] = torch.tensor([3], dtype=torch.int32)
+    fresh, _, _ = _quantized("ort_u8s8", 2, seed=3)
+    fresh.load_state_dict(sd)
+    set_fake_quantize(fresh, FakeQuantState.VALIDATION)
+    with torch.no_grad():
+        assert np.array_equal(int_values(fresh(x)), int_values(qat(x)))
+    assert fresh.op.fake_quant_switch.fake_quant_enabled

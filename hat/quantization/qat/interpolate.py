@@ -95,6 +95,15 @@ class QATInterpolate(QATModule):
             return make_qtensor(y, xq.q_scale, xq.q_zero_point, xq.q_dtype)
         return self._wrap_output(y)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # checkpoints written before the integer path have no switch but an output observer
+        # (``activation_post_process.*``, ignored: that child is None): keep the switch's buffers
+        if self.int_factors is not None:
+            switch = prefix + "fake_quant_switch."
+            for k, v in self.fake_quant_switch.state_dict().items():
+                state_dict.setdefault(switch + k, v)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     @torch.no_grad()
     def _integer_value(self, x: QTensor, out_hw: tuple[int, int]) -> torch.Tensor:
         """The integer module's output on the input's codes, dequantized."""
