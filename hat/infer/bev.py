@@ -33,6 +33,13 @@ from hat.data.readers.nuscenes_constants import DETECTION_CLASSES, NUSCENES_CAME
 from hat.infer.base import InferInputError, InferTask
 from hat.registry import OBJECT_REGISTRY
 
+if __name__ == "__main__":
+    # ``python -m hat.infer.bev``: the package ``hat.infer`` has already imported (and registered)
+    # this module as ``hat.infer.bev``; run that copy instead of defining everything twice.
+    from hat.infer.bev import main as _main
+
+    raise SystemExit(_main())
+
 __all__ = [
     "BevInfer",
     "boxes_from_json",
@@ -582,7 +589,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in paths:
         print(f"wrote {path}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

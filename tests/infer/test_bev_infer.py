@@ -10,6 +10,8 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -126,10 +128,16 @@ def test_folder_holds_the_dataset_sample(data, folder):
     assert set(np.unique(got["gt_seg_mask"])) == {0, 1}  # the tiny grid: others and divider
 
     # from the raw dataroot (the CLI): the same kind of folder, equal to NuscenesFromImage's item
-    from hat.infer.bev import main
-
     raw_out = data["base"] / "raw_sample0"
-    assert main([str(data["raw"]), str(raw_out), "--split-name", "val"]) == 0
+    res = subprocess.run(
+        [sys.executable, "-m", "hat.infer.bev", str(data["raw"]), str(raw_out)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("wrote ") == 8  # 6 images, cameras.json, gt.json
     ref = NuscenesFromImage(str(data["raw"]), "v1.0-trainval", "val")[0]
     got = read_bev_folder(str(raw_out))
     assert not (raw_out / "gt_seg_mask.png").exists()
