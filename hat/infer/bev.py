@@ -356,6 +356,16 @@ def _output_template(decoders: Sequence[nn.Module]) -> dict[str, Any]:
     return template
 
 
+def _decoder_attr(decoders: Sequence[nn.Module], name: str) -> tuple | None:
+    """``name`` of the first decoder (or its box ``decoder``) that has it."""
+    for d in decoders:
+        for part in (d, getattr(d, "decoder", None)):
+            value = getattr(part, name, None)
+            if value is not None:
+                return tuple(value)
+    return None
+
+
 @OBJECT_REGISTRY.register
 class BevInfer(InferTask):
     """``--model-inputs img:FOLDER`` (module doc) -> pictures and ``predictions.json``.
@@ -363,8 +373,8 @@ class BevInfer(InferTask):
     ``make_batch`` builds the batch of the validation pipeline: the folder's sample goes through
     ``transforms`` (the config's validation dataset transforms, e.g. ``BevImgResize``,
     ``BevImgCrop``, ``BevImgTransformWrapper``: ``img_aug`` follows them) and
-    ``collate_nuscenes``; with ``bev_size`` the sampling points are added as ``BevIpmPoints``
-    does (the config's ``val_batch_processor.batch_transforms``, which the tools run next, give
+    ``collate_nuscenes``; with ``feat_stride`` the sampling points are added as ``BevIpmPoints``
+    does (the config's ``val_batch_processor.batch_transforms``, which the tools run next, add
     the same). With a deploy size (the exported model) the transformed views must have it.
     ``postprocess`` arranges the model outputs (flattened in ONNX order) as ``BevStructure``
     returns them and decodes them with the decoders' ``post_process`` (``BevPostProcess``).
@@ -377,15 +387,17 @@ class BevInfer(InferTask):
     map's class shares). Pictures show boxes scoring at least ``score_threshold``.
 
     Args:
-        bev_decoders: the model's decoders (specs or modules; e.g.
-            ``copy.deepcopy(model["bev_decoders"])``): decoding and NMS.
-        transforms: the validation dataset transforms (default: the recipe's YUV444 tensor
-            conversion only, no resize).
-        map_size: the map grid of the segmentation decoder ``(lateral_half_m, forward_half_m,
-            res_m)``.
-        bev_size: the BEV grid ``(x_range_m, y_range_m, res_m)``: the BEV plot's extent and, with
-            ``feat_stride``, the sampling points.
-        feat_stride: the stride of the image feature the view transformer samples.
+        bev_decoders: the model's decoders (specs or modules; e.g. ``model["bev_decoders"]``,
+            built apart from the model): decoding and NMS.
+        transforms: the validation dataset transforms (e.g. ``val_transforms``; default: the
+            recipe's YUV444 tensor conversion only, no resize).
+        map_size: the map grid ``(lateral_half_m, forward_half_m, res_m)`` (default: the
+            ``task_size`` of a decoder that has one, else ``(15, 30, 0.15)``).
+        bev_size: the BEV grid ``(x_range_m, y_range_m, res_m)``: the BEV plot's extent and the
+            sampling points' grid (default: the ``bev_size`` of a decoder or of its box decoder;
+            none: the plot covers the map grid).
+        feat_stride: the stride of the image feature the view transformer samples; with it
+            ``make_batch`` adds the sampling points (None: the batch transforms add them).
         score_threshold, view_width, px_per_m: drawing settings.
     """
 
@@ -395,9 +407,9 @@ class BevInfer(InferTask):
         self,
         bev_decoders: Sequence[Any],
         transforms: Sequence[Any] | None = None,
-        map_size: Sequence[float] = (15, 30, 0.15),
+        map_size: Sequence[float] | None = None,
         bev_size: Sequence[float] | None = None,
-        feat_stride: int | None = 8,
+        feat_stride: int | None = None,
         class_names: Sequence[str] = DETECTION_CLASSES,
         map_class_names: Sequence[str] = MAP_CLASS_NAMES,
         score_threshold: float = 0.3,
@@ -422,8 +434,13 @@ class BevInfer(InferTask):
         self.transforms = build_transforms(
             [_build(t, "transforms") if isinstance(t, Mapping) else t for t in specs]
         )
+        if map_size is None:
+            map_size = _decoder_attr(decoders, "task_size") or (15.0, 30.0, 0.15)
+        bev_size = bev_size if bev_size is not None else _decoder_attr(decoders, "bev_size")
         self.map_size = tuple(float(v) for v in map_size)
         self.bev_size = None if bev_size is None else tuple(float(v) for v in bev_size)
+        if self.bev_size is None and feat_stride is not None:
+            raise ValueError("BevInfer: feat_stride needs bev_size (no decoder has one)")
         self.feat_stride = None if feat_stride is None else int(feat_stride)
         self.class_names = list(class_names)
         self.map_class_names = list(map_class_names)

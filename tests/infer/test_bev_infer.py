@@ -46,8 +46,6 @@ infer_cfg = dict(
     type="BevInfer",
     bev_decoders=copy.deepcopy(model["bev_decoders"]),
     transforms=copy.deepcopy(val_transforms),
-    map_size=map_size,
-    bev_size=bev_size,
     feat_stride=feat_stride,
 )
 """
@@ -157,7 +155,8 @@ def test_batch_equals_the_validation_batch(data, folder, task, run_config):
     )
     ref = collate_nuscenes([ds[1]])
     ref = BevIpmPoints(cfg["bev_size"], cfg["feat_stride"])(ref)
-    assert isinstance(task, BevInfer)
+    assert isinstance(task, BevInfer)  # grids from the decoders: the tiny config's
+    assert task.map_size == MAP_SIZE and task.bev_size == (12.8, 12.8, 1.6)
     raw = task.load_inputs({"img": str(folder)})
     batch, _ = task.make_batch(raw, None)
     assert tuple(batch["img"].shape) == (6, 3, 64, 96)
