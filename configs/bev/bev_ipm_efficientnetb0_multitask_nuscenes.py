@@ -277,6 +277,10 @@ train_transforms = [
 val_resize_transform = dict(type="BevImgResize", size=val_resize)
 val_crop = dict(type="BevImgCrop", size=data_shape[1:])
 val_transforms = [val_resize_transform, val_crop, image_to_tensor]
+# tools/infer.py / infer_hbir.py --model-inputs img:FOLDER (6 camera images + cameras.json; make
+# one from a packed sample with `python -m hat.infer.bev`): the shared dicts, so configs derived
+# from this one (smaller views, grids) are followed
+infer_cfg = dict(type="BevInfer", bev_decoders=model["bev_decoders"], transforms=val_transforms)
 
 
 def nuscenes_loader(split, transforms, batch_size, shuffle, distributed=False):

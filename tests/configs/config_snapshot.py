@@ -40,9 +40,12 @@ CONFIGS = [
     "configs/segmentation/unet_mobilenetv1_cityscapes_demo.py",
     "configs/disparity_pred/stereonet/stereonet_stereonetneck_sceneflow.py",
     "configs/disparity_pred/stereonet/stereonet_stereonetneck_sceneflow_demo.py",
+    "configs/bev/bev_ipm_efficientnetb0_multitask_nuscenes.py",
+    "configs/bev/bev_ipm_efficientnetb0_multitask_nuscenes_demo.py",
     "tests/tools/tiny_pwcnet_stages_config.py",
     "tests/tools/tiny_unet_stages_config.py",
     "tests/tools/tiny_stereonet_stages_config.py",
+    "tests/tools/tiny_bev_stages_config.py",
     "tests/models/tiny_pwcnet_config.py",
     "tests/engine/toy_config.py",
 ]
