@@ -15,9 +15,11 @@ and the input codes ``q`` (zero point ``z``):
 
 The result is within half an LSB of the exact bilinear value of the input codes (the float
 bilinear of the dequantized input, up to float rounding). ONNX: ``Cast`` to int32, ``Sub``,
-``Gather`` (constant tap indexes), ``Mul``/``Add`` by constant int32 weights, ``Add`` of an
-offset that makes the sum non-negative, ``Div`` (which truncates, so it floors there), ``Add``
-and ``Cast`` back: integer ops only, computed by ORT as :func:`upsample_integer` does.
+``Gather`` (constant tap indexes), ``Mul``/``Add`` by constant int32 weights on the
+non-negative ``q - qmin``, the rounding offset added to the rows, ``Div`` (which truncates, so
+it floors there), ``Add`` and ``Cast`` back: integer ops only, the same value as
+:func:`upsample_integer` (``z + floor((acc + D/2) / D) = qmin + floor((sum w (q - qmin) +
+D/2) / D)``).
 """
 
 from __future__ import annotations
@@ -106,10 +108,11 @@ def upsample_integer(codes: torch.Tensor, zero_point: int, sh: int, sw: int) -> 
 
 
 def export_upsample_integer(
-    rec, src: str, in_hw: tuple[int, int], zero_point: int, qd: QDType, sh: int, sw: int
+    rec, src: str, in_hw: tuple[int, int], qd: QDType, sh: int, sw: int
 ) -> str:
     """Record the integer ONNX ops of :func:`upsample_integer` reading the integer tensor
-    ``src``; returns the output tensor's name (dtype of ``qd``)."""
+    ``src`` (codes of ``qd``; the zero point cancels out, see below); returns the output
+    tensor's name (dtype of ``qd``)."""
     from onnx import helper
 
     from hat.quantization.quantized.base import np_dtype
@@ -119,8 +122,13 @@ def export_upsample_integer(
     i64 = lambda x, hint: rec.const(np.asarray(x, np.int64), hint)  # noqa: E731
     y0, y1, wy0, wy1 = axis_taps(h, sh)
     x0, x1, wx0, wx1 = axis_taps(w, sw)
+    # the same value as upsample_integer with non-negative operands (Div truncates): codes
+    # q - qmin >= 0, the rounding offset D/2 = 2 s_w * s_h added to the rows, then
+    # y = floor((sum w (q - qmin) + D/2) / D) + qmin = z + floor((acc + D/2) / D)
+    qmin = int(qd.qmin)
     x = rec.node1("Cast", [src], "x_i32", to=6)
-    x = rec.node1("Sub", [x, i32(int(zero_point), "zp")], "x_c")
+    if qmin != 0:
+        x = rec.node1("Sub", [x, i32(qmin, "qmin")], "x_pos")
 
     def taps(t: str, axis: int, i0, i1, w0, w1, shape, tag: str) -> str:
         a = rec.node1("Gather", [t, i64(i0, f"{tag}0")], f"{tag}_tap0", axis=axis)
@@ -130,12 +138,10 @@ def export_upsample_integer(
         return rec.node1("Add", [a, b], f"{tag}_sum")
 
     rows = taps(x, 2, y0, y1, wy0, wy1, (-1, 1), "y")
+    rows = rec.node1("Add", [rows, i32(sh, "round_offset")], "y_round")
     acc = taps(rows, 3, x0, x1, wx0, wx1, (-1,), "x")
-    # z + floor((acc + D/2) / D), the floor taken on acc + R D >= 0 (ONNX Div truncates)
-    d = 4 * sh * sw
-    span = qd.qmax - qd.qmin
-    y = rec.node1("Add", [acc, i32(span * d + d // 2, "round_offset")], "acc_pos")
-    y = rec.node1("Div", [y, i32(d, "w_sum")], "y_pos")
-    y = rec.node1("Add", [y, i32(int(zero_point) - span, "y_zp")], "y_int")
+    y = rec.node1("Div", [acc, i32(4 * sh * sw, "w_sum")], "y_pos")
+    if qmin != 0:
+        y = rec.node1("Add", [y, i32(qmin, "y_qmin")], "y_int")
     to = int(helper.np_dtype_to_tensor_dtype(np.dtype(np_dtype(qd))))
     return rec.node1("Cast", [y], "y_q", to=to)

@@ -190,11 +190,8 @@ class IntInterpolate(IntModule):
         n, c = x.shape[:2]
         if self.mode != "nearest" and self.int_factors is not None:
             sh, sw = self.int_factors
-            zp = int(x.q_zero_point)
-            src = self._name(x)
-            out.trace_name = export_upsample_integer(
-                rec, src, tuple(x.shape[-2:]), zp, x.q_dtype, sh, sw
-            )
+            hw = tuple(x.shape[-2:])
+            out.trace_name = export_upsample_integer(rec, self._name(x), hw, x.q_dtype, sh, sw)
             return
         if by_size:
             geom = ["", rec.const(np.array([n, c, *out_hw], np.int64), "sizes")]
