@@ -64,7 +64,8 @@ def closed_form_macs(model_type, h, w, se=False, top=False, in_channels=3, class
     "model_type, params, paper_params_m, size, macs, paper_gmacs",
     # Tan & Le 2019, Table 2: B0 5.3M parameters / 0.39B FLOPS (multiply-adds) at 224,
     # B3 12M / 1.8B at 300; the exact parameter counts are the reference PyTorch
-    # implementation's (5,288,548 and 12,233,232).
+    # implementation's (5,288,548 and 12,233,232: torchvision's efficientnet_b0 weights table
+    # lists num_params 5288548, its efficientnet_b3 summary 12,233,232 total params).
     [
         ("b0", 5_288_548, 5.3, 224, 385_814_752, 0.39),
         ("b3", 12_233_232, 12, 300, 1_827_141_392, 1.8),
@@ -85,7 +86,9 @@ def test_paper_variant_with_se_and_classifier(
 
 def test_seed_variant_counts():
     """ReLU, no SE, no top (the BEV and MOTR backbones): B0 2,958,848 parameters, B3 8,223,608
-    (the SE gates, the 1x1 head conv and the classifier removed); MACs at the seeds' inputs."""
+    (the SE gates, the 1x1 head conv and the classifier removed); the BEV encoder's B0 on the
+    64-channel BEV features (``in_channels=64``): 2,976,416 (stem conv 3x3x64x32 instead of
+    3x3x3x32). MACs at the seeds' inputs."""
     b0 = build_from_registry(seed_backbone("b0"))
     b3 = build_from_registry(seed_backbone("b3"))
     assert sum(p.numel() for p in b0.parameters()) == 2_958_848
@@ -98,7 +101,7 @@ def test_seed_variant_counts():
     )
     # the BEV encoder's efficientnet takes the 64-channel BEV features
     enc = build_from_registry(seed_backbone("b0", in_channels=64))
-    assert sum(p.numel() for p in enc.parameters()) == 2_958_848 + 9 * 61 * 32
+    assert sum(p.numel() for p in enc.parameters()) == 2_976_416 == 2_958_848 + 9 * 61 * 32
     assert enc.stem.conv.in_channels == 64
 
 
