@@ -13,7 +13,11 @@ from hat.quantization import FakeQuantState, set_fake_quantize
 from hat.quantization.export_onnx import export_int_model_to_onnx
 from hat.quantization.ort_runner import run_onnx
 from hat.quantization.qtensor import make_qtensor, plain
-from hat.quantization.quantized.int_upsample import integer_upsample_factors
+from hat.quantization.quantized.int_upsample import (
+    axis_taps,
+    integer_upsample_factors,
+    phase_taps,
+)
 
 PRESETS = {"ort_u8s8": torch.uint8, "horizon_s8": torch.int8, "int16": torch.int16}
 SHAPE = (2, 3, 7, 9)  # odd sizes
@@ -38,7 +42,7 @@ def _quantized(preset, scale_factor, seed=0):
     return qat, im, x
 
 
-@pytest.mark.parametrize("scale_factor", [2, 4, (2, 3)])
+@pytest.mark.parametrize("scale_factor", [2, 4, (2, 3), (3, 1)])
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_int_model_equals_ort_and_qat(preset, scale_factor, tmp_path):
     qat, im, x = _quantized(preset, scale_factor)
@@ -60,7 +64,8 @@ def test_int_model_equals_ort_and_qat(preset, scale_factor, tmp_path):
     path = tmp_path / "up.onnx"
     rep = export_int_model_to_onnx(_Named(im), {"x": x}, path)
     assert rep.float_islands == []
-    assert "Resize" not in rep.op_counts and rep.op_counts["Div"] == 1
+    assert "Resize" not in rep.op_counts and "Gather" not in rep.op_counts
+    assert rep.op_counts["Div"] == sh * sw and rep.op_counts["Pad"] == 1
     for level in ("disable", "all"):
         (out,) = run_onnx(str(path), {"x": x.numpy()}, level=level, threads=1).values()
         assert out.dtype == plain(y).numpy().dtype
@@ -137,3 +142,25 @@ def test_checkpoint_with_an_output_observer_loads():
     with torch.no_grad():
         assert np.array_equal(int_values(fresh(x)), int_values(qat(x)))
     assert fresh.op.fake_quant_switch.fake_quant_enabled
+
+
+@pytest.mark.parametrize("s", [1, 2, 3, 4, 5])
+def test_phase_taps_on_the_edge_padded_axis_equal_the_clamped_taps(s):
+    """The export's per-phase 2-tap sums on the edge-padded input are the clamped taps."""
+    for n in range(1, 7):
+        i0, i1, w0, w1 = axis_taps(n, s)
+        clamped = np.zeros((n * s, n), np.int64)
+        np.add.at(clamped, (np.arange(n * s), i0), w0)
+        np.add.at(clamped, (np.arange(n * s), i1), w1)
+        pad = int(s > 1)
+        src = np.clip(np.arange(n + 2 * pad) - pad, 0, n - 1)  # Pad(mode=edge)
+        phased = np.zeros((n * s, n), np.int64)
+        for p, (a, p0, p1) in enumerate(phase_taps(s)):
+            assert p0 + p1 == 2 * s and p0 >= 0 and p1 >= 0
+            for k in range(n):
+                phased[s * k + p, src[k + a]] += p0
+                if p1:
+                    phased[s * k + p, src[k + a + 1]] += p1
+        assert np.array_equal(phased, clamped), (n, s)
+    with pytest.raises(ValueError, match="need s >= 1, got s=0"):
+        phase_taps(0)

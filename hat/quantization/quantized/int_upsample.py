@@ -14,10 +14,13 @@ and the input codes ``q`` (zero point ``z``):
   input's scale, zero point and dtype.
 
 The result is within half an LSB of the exact bilinear value of the input codes (the float
-bilinear of the dequantized input, up to float rounding). ONNX: ``Cast`` to int32, ``Sub``,
-``Gather`` (constant tap indexes), ``Mul``/``Add`` by constant int32 weights on the
+bilinear of the dequantized input, up to float rounding). ONNX (:func:`export_upsample_integer`):
+``Cast`` to int32, ``Sub`` of ``qmin``, ``Pad`` (mode ``edge``: the clamping), then per output
+phase (:func:`phase_taps`: output ``s k + p`` is a fixed 2-tap sum of the padded input at
+``k + a_p`` and ``k + a_p + 1``) ``Slice``/``Mul``/``Add`` by constant int32 weights on the
 non-negative ``q - qmin``, the rounding offset added to the rows, ``Div`` (which truncates, so
-it floors there), ``Add`` and ``Cast`` back: integer ops only, the same value as
+it floors there), ``Add`` and ``Cast`` back per phase plane, and the planes interleaved by
+``Concat``/``Transpose``/``Reshape``: integer ops only, the same value as
 :func:`upsample_integer` (``z + floor((acc + D/2) / D) = qmin + floor((sum w (q - qmin) +
 D/2) / D)``).
 """
@@ -37,6 +40,7 @@ __all__ = [
     "axis_taps",
     "upsample_integer",
     "export_upsample_integer",
+    "phase_taps",
     "fits_int32",
 ]
 
@@ -107,41 +111,97 @@ def upsample_integer(codes: torch.Tensor, zero_point: int, sh: int, sw: int) -> 
     return out.to(codes.dtype)
 
 
+def phase_taps(s: int) -> list[tuple[int, int, int]]:
+    """Output phase ``p`` of factor ``s`` (outputs ``i = s k + p``) as ``(a, w0, w1)``: the sum
+    ``w0 xp[k + a] + w1 xp[k + a + 1]`` of the input ``xp`` edge-padded by one (``s > 1``; no
+    padding for ``s == 1``), ``w0 + w1 = 2 s`` (the weights of :func:`axis_taps`)."""
+    if s < 1:
+        raise ValueError(f"phase_taps: need s >= 1, got s={s}")
+    if s == 1:
+        return [(0, 2, 0)]
+    out = []
+    for p in range(s):
+        off = 2 * p + 1 - s  # 2 s times the source coordinate's offset from k
+        out.append((0, -off, 2 * s + off) if off < 0 else (1, 2 * s - off, off))
+    return out
+
+
 def export_upsample_integer(
-    rec, src: str, in_hw: tuple[int, int], qd: QDType, sh: int, sw: int
+    rec, src: str, in_shape: Sequence[int], qd: QDType, sh: int, sw: int
 ) -> str:
-    """Record the integer ONNX ops of :func:`upsample_integer` reading the integer tensor
-    ``src`` (codes of ``qd``; the zero point cancels out, see below); returns the output
-    tensor's name (dtype of ``qd``)."""
+    """Record the integer ONNX ops of :func:`upsample_integer` reading the NCHW integer tensor
+    ``src`` (codes of ``qd``, shape ``in_shape``; the zero point cancels out, see below);
+    returns the output tensor's name (dtype of ``qd``).
+
+    Per output phase (:func:`phase_taps`): the phase planes are 2-tap sums of ``Slice``s of
+    the edge-padded input (``Pad`` mode ``edge`` reproduces the clamping), the weighted copies
+    made once per distinct weight; each of the ``s_h s_w`` planes is divided and cast back, and
+    the planes are interleaved on the output dtype: the columns by ``Concat`` and a 2-D
+    ``Transpose``, the rows by ``Concat`` of whole rows."""
     from onnx import helper
 
     from hat.quantization.quantized.base import np_dtype
 
-    h, w = in_hw
+    n, c, h, w = (int(v) for v in in_shape)
     i32 = lambda x, hint: rec.const(np.asarray(x, np.int32), hint)  # noqa: E731
     i64 = lambda x, hint: rec.const(np.asarray(x, np.int64), hint)  # noqa: E731
-    y0, y1, wy0, wy1 = axis_taps(h, sh)
-    x0, x1, wx0, wx1 = axis_taps(w, sw)
     # the same value as upsample_integer with non-negative operands (Div truncates): codes
-    # q - qmin >= 0, the rounding offset D/2 = 2 s_w * s_h added to the rows, then
+    # q - qmin >= 0, the rounding offset D/2 = 2 s_w * s_h added to the rows (on the tap whose
+    # weight exceeds s_h: exactly one per row phase), then
     # y = floor((sum w (q - qmin) + D/2) / D) + qmin = z + floor((acc + D/2) / D)
     qmin = int(qd.qmin)
     x = rec.node1("Cast", [src], "x_i32", to=6)
     if qmin != 0:
         x = rec.node1("Sub", [x, i32(qmin, "qmin")], "x_pos")
+    ph, pw = int(sh > 1), int(sw > 1)
+    if ph or pw:
+        pads = i64([0, 0, ph, pw, 0, 0, ph, pw], "pads")
+        x = rec.node1("Pad", [x, pads], "x_pad", mode="edge")
 
-    def taps(t: str, axis: int, i0, i1, w0, w1, shape, tag: str) -> str:
-        a = rec.node1("Gather", [t, i64(i0, f"{tag}0")], f"{tag}_tap0", axis=axis)
-        b = rec.node1("Gather", [t, i64(i1, f"{tag}1")], f"{tag}_tap1", axis=axis)
-        a = rec.node1("Mul", [a, i32(w0.reshape(shape), f"w{tag}0")], f"{tag}_term0")
-        b = rec.node1("Mul", [b, i32(w1.reshape(shape), f"w{tag}1")], f"{tag}_term1")
-        return rec.node1("Add", [a, b], f"{tag}_sum")
+    def sliced(t: str, axis: int, start: int, size: int, hint: str) -> str:
+        bounds = [i64([start], "start"), i64([start + size], "end"), i64([axis], "axis")]
+        return rec.node1("Slice", [t, *bounds], hint)
 
-    rows = taps(x, 2, y0, y1, wy0, wy1, (-1, 1), "y")
-    rows = rec.node1("Add", [rows, i32(sh, "round_offset")], "y_round")
-    acc = taps(rows, 3, x0, x1, wx0, wx1, (-1,), "x")
-    y = rec.node1("Div", [acc, i32(4 * sh * sw, "w_sum")], "y_pos")
-    if qmin != 0:
-        y = rec.node1("Add", [y, i32(qmin, "y_qmin")], "y_int")
+    def weighted(t: str, s: int, offset: int, tag: str) -> dict[int, str]:
+        """``t * wt (+ offset where wt > s)`` for every weight ``wt`` of the phases."""
+        out = {}
+        for wt in sorted({v for _, w0, w1 in phase_taps(s) for v in (w0, w1) if v}):
+            v = t if wt == 1 else rec.node1("Mul", [t, i32(wt, f"w{tag}")], f"{tag}_x{wt}")
+            if offset and wt > s:
+                v = rec.node1("Add", [v, i32(offset, "round_offset")], f"{tag}_x{wt}_round")
+            out[wt] = v
+        return out
+
+    def phases(t: str, axis: int, s: int, size: int, offset: int, tag: str) -> list[str]:
+        terms = weighted(t, s, offset, tag)
+        out = []
+        for p, (a, w0, w1) in enumerate(phase_taps(s)):
+            parts = [
+                sliced(terms[wt], axis, a + j, size, f"{tag}{p}_tap{j}")
+                for j, wt in enumerate((w0, w1))
+                if wt
+            ]
+            out.append(parts[0] if len(parts) == 1 else rec.node1("Add", parts, f"{tag}{p}"))
+        return out
+
     to = int(helper.np_dtype_to_tensor_dtype(np.dtype(np_dtype(qd))))
-    return rec.node1("Cast", [y], "y_q", to=to)
+    d = i32(4 * sh * sw, "w_sum")
+    rows_out = []
+    for r, rows in enumerate(phases(x, 2, sh, h, sh, "y")):
+        planes = []
+        for col in phases(rows, 3, sw, w, 0, f"x{r}_"):
+            y = rec.node1("Div", [col, d], "y_pos")
+            if qmin != 0:
+                y = rec.node1("Add", [y, i32(qmin, "y_qmin")], "y_int")
+            planes.append(rec.node1("Cast", [y], "y_plane", to=to))
+        # interleave the columns: (s_w, n c h w) -> (n c h w, s_w), one row per (n, c, h)
+        y = planes[0]
+        if sw > 1:
+            y = rec.node1("Concat", planes, "y_cols", axis=0)
+            y = rec.node1("Reshape", [y, i64([sw, n * c * h * w], "col_phases")], "y_pc")
+            y = rec.node1("Transpose", [y], "y_cw", perm=[1, 0])
+        rows_out.append(rec.node1("Reshape", [y, i64([n * c * h, 1, w * sw], "row")], "y_row"))
+    # interleave the rows: Concat of row blocks (a Concat, which ORT's transpose optimizer
+    # does not merge with the column Transpose into one slow element-wise permutation)
+    y = rows_out[0] if sh == 1 else rec.node1("Concat", rows_out, "y_rows", axis=1)
+    return rec.node1("Reshape", [y, i64([n, c, h * sh, w * sw], "out_shape")], "y_q")

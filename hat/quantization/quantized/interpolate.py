@@ -190,8 +190,8 @@ class IntInterpolate(IntModule):
         n, c = x.shape[:2]
         if self.mode != "nearest" and self.int_factors is not None:
             sh, sw = self.int_factors
-            hw = tuple(x.shape[-2:])
-            out.trace_name = export_upsample_integer(rec, self._name(x), hw, x.q_dtype, sh, sw)
+            shape = tuple(x.shape)
+            out.trace_name = export_upsample_integer(rec, self._name(x), shape, x.q_dtype, sh, sw)
             return
         if by_size:
             geom = ["", rec.const(np.array([n, c, *out_hw], np.int64), "sizes")]
