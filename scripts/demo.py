@@ -19,7 +19,16 @@ import time
 from pathlib import Path
 
 from demo_summary import format_table, task_rows, write_summary
-from demo_tasks import REPO_ROOT, SMOKE_DATA, TASKS, DemoTask, Step, quant_steps, task_steps
+from demo_tasks import (
+    DEFAULT_TASKS,
+    REPO_ROOT,
+    SMOKE_DATA,
+    TASKS,
+    DemoTask,
+    Step,
+    quant_steps,
+    task_steps,
+)
 
 
 def run_step(step: Step, log_dir: Path) -> None:
@@ -94,8 +103,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", default="outputs/demo", help="folder for logs, pictures, summary")
     parser.add_argument(
         "--tasks",
-        default=",".join(TASKS),
-        help=f"comma-separated tasks to run, from {', '.join(TASKS)} (default: all)",
+        default=",".join(DEFAULT_TASKS),
+        help=f"comma-separated tasks to run, from {', '.join(TASKS)} "
+        f"(default: {','.join(DEFAULT_TASKS)})",
     )
     parser.add_argument("--num-pairs", type=int, default=640, help="synthetic FlyingChairs pairs")
     parser.add_argument("--height", type=int, default=192, help="FlyingChairs image height")
@@ -104,6 +114,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seg-num-val", type=int, default=200)
     parser.add_argument("--stereo-num-train", type=int, default=600, help="synthetic SceneFlow")
     parser.add_argument("--stereo-num-test", type=int, default=100)
+    parser.add_argument("--bev-train-scenes", type=int, default=8, help="synthetic nuScenes")
+    parser.add_argument("--bev-val-scenes", type=int, default=2)
+    parser.add_argument("--bev-frames-per-scene", type=int, default=40)
+    parser.add_argument("--bev-image-size", default="480x270", help="nuScenes cameras, WxH")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--infer-pair",

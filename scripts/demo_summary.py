@@ -5,6 +5,7 @@ baseline, ORT alignment, latency, timings), printed as a table and written as
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -37,26 +38,42 @@ def _row(task: DemoTask, stage: str, metric: str, value, size="", seconds="") ->
                 dataset_size=size, seconds=seconds)  # fmt: skip
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not math.isnan(value)
+
+
+def _relative(task: DemoTask, stage: str, k: str, value, ref, ref_name: str) -> dict:
+    """``value / ref`` as the ``{k} ratio`` row; when ``ref`` is 0 (a trivial baseline's mAP, a
+    smoke run's NDS) the ratio means nothing and the row gives ``value - ref`` instead."""
+    where = f"{stage}/{ref_name}"
+    if not (_number(value) and _number(ref)):
+        return _row(task, where, f"{k} ratio", "n/a")
+    if ref == 0:
+        return _row(task, where, f"{k} difference ({ref_name} is 0)", value - ref)
+    return _row(task, where, f"{k} ratio", value / ref)
+
+
 def task_rows(task: DemoTask, ckpt_dir: Path, timings: dict, baseline) -> list[dict]:
-    """Metric per stage (and its ratio to float), ORT alignment and latency rows, read from the
-    ``*-metrics.json`` and ``*.perf.json`` files the tools wrote into ``ckpt_dir``."""
-    k = task.metric
+    """Each metric per stage (and its ratio to float and to the baseline), ORT alignment and
+    latency rows, read from the ``*-metrics.json`` and ``*.perf.json`` files the tools wrote
+    into ``ckpt_dir``."""
+    keys = task.metric_keys
     fl = read_json(ckpt_dir / "float-metrics.json")
-    rows = [_row(task, "float", k, fl[k], fl.get("dataset_size", ""),
-                 round(timings["train_float"], 1))]  # fmt: skip
+    secs = round(timings["train_float"], 1)
+    rows = [_row(task, "float", k, fl[k], fl.get("dataset_size", ""), secs) for k in keys]
     if baseline:
         b = read_json(ckpt_dir / baseline[1])
-        rows.append(_row(task, baseline[2], k, b[k], b.get("dataset_size", "")))
-        rows.append(_row(task, f"float/{baseline[2]}", f"{k} ratio", fl[k] / b[k]))
+        rows += [_row(task, baseline[2], k, b[k], b.get("dataset_size", "")) for k in keys]
+        rows += [_relative(task, "float", k, fl[k], b[k], baseline[2]) for k in keys]
     for stage, train_step in (("calibration", "train_calibration"), ("qat", "train_qat"),
                               ("int_infer", None)):  # fmt: skip
         m = read_json(ckpt_dir / f"{stage}-metrics.json")
         secs = round(timings[train_step], 1) if train_step else ""
-        rows.append(_row(task, stage, k, m[k], m.get("dataset_size", ""), secs))
-        rows.append(_row(task, f"{stage}/float", f"{k} ratio", m[k] / fl[k]))
+        rows += [_row(task, stage, k, m[k], m.get("dataset_size", ""), secs) for k in keys]
+        rows += [_relative(task, stage, k, m[k], fl[k], "float") for k in keys]
     align = read_json(ckpt_dir / "align_bpu-metrics.json")
-    rows.append(_row(task, "ort_int8 (align_bpu)", k, align[k], align["samples"],
-                     round(timings["validation_hbir"], 1)))  # fmt: skip
+    rows += [_row(task, "ort_int8 (align_bpu)", k, align[k], align["samples"],
+                  round(timings["validation_hbir"], 1)) for k in keys]  # fmt: skip
     rows.append(
         _row(
             task,

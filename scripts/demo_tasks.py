@@ -43,6 +43,12 @@ class DemoTask:
     minutes: float
     smoke_minutes: float
     baseline: Callable[[str], tuple[Step, str, str]] | None = None  # (step, json, label)
+    metrics: tuple[str, ...] = ()  # every metric reported (default: ``metric`` alone)
+
+    @property
+    def metric_keys(self) -> tuple[str, ...]:
+        """The metrics of the summary rows, ``metric`` first."""
+        return self.metrics or (self.metric,)
 
 
 def _first_val_pair(data_dir: Path) -> int:
@@ -129,6 +135,52 @@ def _stereo_baseline(cfg: str) -> tuple[Step, str, str]:
     return step, "mean-disparity-metrics.json", "train_mean_disparity"
 
 
+BEV_CONFIG = "configs/bev/bev_ipm_efficientnetb0_multitask_nuscenes_demo.py"
+BEV_RAW = "tmp_data/nuscenes_raw"
+BEV_INFER_SAMPLE = "tmp_data/nuscenes_infer_sample"
+
+
+def _bev_data(args: argparse.Namespace, py: str) -> list[Step]:
+    """Synthetic nuScenes (raw layout) -> the packed train and val splits and map metas where the
+    demo config reads them (``data_rootdir`` = ``{target}/{version}``, ``meta_rootdir``) -> the
+    inference picture's input folder (val sample 0, with its boxes and map target)."""
+    from hat.utils.run_config import RunConfig
+
+    config = RunConfig.load(str(REPO_ROOT / BEV_CONFIG))
+    data_root = Path(config.require("data_rootdir", "the packed splits' folder", str))
+    metas = config.require("meta_rootdir", "the packed map metas", str)
+    target, version = str(data_root.parent), data_root.name
+    make = [py, "tools/datasets/make_synthetic.py", "nuscenes", "--out", BEV_RAW,
+            "--version", version, "--num-train-scenes", str(args.bev_train_scenes),
+            "--num-val-scenes", str(args.bev_val_scenes), "--frames-per-scene",
+            str(args.bev_frames_per_scene), "--image-size", args.bev_image_size,
+            "--seed", str(args.seed), "--num-workers", "2", "--overwrite"]  # fmt: skip
+    pack = [py, "tools/datasets/nuscenes_packer.py", "--src-data-dir", BEV_RAW,
+            "--target-data-dir", target, "--version", version, "--pack-type", "lmdb",
+            "--num-workers", "2", "--overwrite", "--split-name"]  # fmt: skip
+    map_size = [str(v) for v in config.require("map_size", "the map target's grid", tuple)]
+    sample = [py, "-m", "hat.infer.bev", str(data_root / "val_lmdb"), BEV_INFER_SAMPLE,
+              "--map-path", metas, "--map-size", *map_size]  # fmt: skip
+    return [
+        Step("make_synthetic", make),
+        Step("pack_train", pack + ["train"]),
+        Step("pack_val", pack + ["val"]),
+        Step("infer_sample", sample),
+    ]
+
+
+def _bev_infer(args: argparse.Namespace) -> str:
+    folder = REPO_ROOT / BEV_INFER_SAMPLE
+    if not (folder / "cameras.json").is_file():
+        raise SystemExit(f"demo: no BEV input folder at {folder} (the infer_sample step makes it)")
+    return f"img:{folder}"
+
+
+def _bev_baseline(cfg: str) -> tuple[Step, str, str]:
+    step = Step("baseline", [sys.executable, "-m", "hat.tools.bev_baseline", "--config", cfg])
+    return step, "no-detection-metrics.json", "no_det_others_map"
+
+
 # Expected minutes on 2 CPU cores. Full runs: the float training dominates (UNet: 16.5 min,
 # then QAT 2.6 min, see its demo config; StereoNet: 16.4 min measured with other jobs on the
 # cores, so about 20 in all). Smoke runs: process start-ups, one epoch per training stage on the
@@ -166,15 +218,40 @@ TASKS = {
         minutes=20,
         smoke_minutes=4,
     ),
+    # BEV: estimated from the demo config's measured training step (1.8 s per 4 samples: 12
+    # float epochs of 320 samples ~30 min, 2 QAT epochs, validation and ORT alignment of the
+    # 80 val samples); the full run was not timed. Not in the default task list.
+    "bev": DemoTask(
+        key="bev",
+        name="bev_ipm_efficientnetb0_multitask_nuscenes",
+        config=BEV_CONFIG,
+        metric="NDS",
+        metrics=("NDS", "mAP", "mIoU"),
+        data_steps=_bev_data,
+        infer_inputs=_bev_infer,
+        baseline=_bev_baseline,
+        minutes=50,
+        smoke_minutes=6,
+    ),
 }
+DEFAULT_TASKS = ("pwcnet", "unet", "stereonet")
 
 SMOKE_DATA = dict(num_pairs=96, seg_num_train=48, seg_num_val=12, stereo_num_train=48,
-                  stereo_num_test=12)  # fmt: skip
+                  stereo_num_test=12, bev_train_scenes=1, bev_val_scenes=1,
+                  bev_frames_per_scene=4)  # fmt: skip
+
+
+SMOKE_CALIBRATION_STEPS = 2
 
 
 def smoke_opts(args: argparse.Namespace, stage: str) -> list[str]:
-    """``--smoke``: one epoch per training stage (a check that every step runs, not a result)."""
-    return ["--opts", f"{stage}_trainer.num_epochs", "1"] if args.smoke else []
+    """``--smoke``: one epoch per training stage and ``SMOKE_CALIBRATION_STEPS`` calibration
+    steps (a check that every step runs, not a result)."""
+    if not args.smoke:
+        return []
+    if stage == "calibration":
+        return ["--opts", "calibration_trainer.num_steps", str(SMOKE_CALIBRATION_STEPS)]
+    return ["--opts", f"{stage}_trainer.num_epochs", "1"]
 
 
 def task_steps(task: DemoTask, args: argparse.Namespace, py: str) -> list[Step]:
@@ -203,7 +280,8 @@ def quant_steps(task: DemoTask, args: argparse.Namespace, py: str, inputs: str) 
         Step("infer_float", [py, "tools/infer.py", "--config", cfg, "--model-inputs", inputs,
                              "--save-path", str(out / "infer_float")]),
         Step("train_calibration",
-             [py, "tools/train.py", "--stage", "calibration", "--config", cfg, "--overwrite"]),
+             [py, "tools/train.py", "--stage", "calibration", "--config", cfg, "--overwrite"]
+             + smoke_opts(args, "calibration")),
         Step("train_qat", [py, "tools/train.py", "--stage", "qat", "--config", cfg, "--overwrite"]
              + smoke_opts(args, "qat")),
         Step("predict_calibration",

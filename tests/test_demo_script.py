@@ -16,7 +16,14 @@ sys.path.insert(0, str(SCRIPTS))
 
 import demo  # noqa: E402
 from demo_summary import format_table, task_rows, write_summary  # noqa: E402
-from demo_tasks import SMOKE_DATA, TASKS, Step  # noqa: E402
+from demo_tasks import (  # noqa: E402
+    REPO_ROOT,
+    SMOKE_DATA,
+    TASKS,
+    Step,
+    quant_steps,
+    task_steps,
+)
 
 
 def test_demo_sh_runs_the_script_and_help_works():
@@ -29,6 +36,7 @@ def test_demo_sh_runs_the_script_and_help_works():
     )
     assert proc.returncode == 0, proc.stderr
     assert "--smoke" in proc.stdout and "--tasks" in proc.stdout
+    assert "from pwcnet, unet, stereonet, bev" in proc.stdout
 
 
 def test_parse_args_defaults_tasks_and_smoke():
@@ -44,6 +52,11 @@ def test_parse_args_defaults_tasks_and_smoke():
     # --smoke never enlarges a set that was asked smaller
     assert demo.parse_args(["--smoke", "--num-pairs", "10"]).num_pairs == 10
 
+    args = demo.parse_args(["--tasks", "bev,pwcnet"])
+    assert args.task_keys == ["bev", "pwcnet"]
+    assert (args.bev_train_scenes, args.bev_val_scenes, args.bev_frames_per_scene) == (8, 2, 40)
+    assert args.bev_image_size == "480x270"
+
 
 @pytest.mark.parametrize("tasks", ["pwcnet,flownet", ","])
 def test_parse_args_rejects_unknown_or_empty_tasks(tasks, capsys):
@@ -51,7 +64,7 @@ def test_parse_args_rejects_unknown_or_empty_tasks(tasks, capsys):
         demo.parse_args(["--tasks", tasks])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert "--tasks: unknown" in err and "choose from pwcnet, unet, stereonet" in err
+    assert "--tasks: unknown" in err and "choose from pwcnet, unet, stereonet, bev" in err
     if "flownet" in tasks:
         assert "['flownet']" in err
 
@@ -164,3 +177,79 @@ def test_write_summary_replaces_the_file(tmp_path):
         }
     )
     assert os.listdir(tmp_path) == ["demo-summary.json"]
+
+
+def test_bev_steps_follow_the_demo_config():
+    """The BEV task's data steps write where its demo config reads (packed splits, metas), the
+    inference folder's map grid is the config's, and the chain has every stage of the others."""
+    from hat.utils.run_config import RunConfig
+
+    task = TASKS["bev"]
+    config = RunConfig.load(str(REPO_ROOT / task.config))
+    args = demo.parse_args(["--smoke", "--tasks", "bev"])
+    steps = task_steps(task, args, "PY")
+    names = [s.name for s in steps]
+    assert names == ["make_synthetic", "pack_train", "pack_val", "infer_sample", "calops",
+                     "train_float", "predict_float", "baseline"]  # fmt: skip
+    make, pack_train, _, sample = (s.argv for s in steps[:4])
+    opt = lambda argv, key: argv[argv.index(key) + 1]  # noqa: E731
+    assert (opt(make, "--num-train-scenes"), opt(make, "--num-val-scenes")) == ("1", "1")
+    assert opt(make, "--image-size") == "480x270"
+    data_root = Path(config.get("data_rootdir"))
+    assert opt(pack_train, "--target-data-dir") == str(data_root.parent)
+    assert opt(pack_train, "--version") == data_root.name
+    assert opt(pack_train, "--src-data-dir") == opt(make, "--out")
+    assert sample[1:4] == ["-m", "hat.infer.bev", str(data_root / "val_lmdb")]
+    assert opt(sample, "--map-path") == config.get("meta_rootdir")
+    map_size = sample[sample.index("--map-size") + 1 :]
+    assert tuple(float(v) for v in map_size) == tuple(config.get("map_size"))
+    train = next(s.argv for s in steps if s.name == "train_float")
+    assert train[-3:] == ["--opts", "float_trainer.num_epochs", "1"]
+    assert steps[-1].argv[1:3] == ["-m", "hat.tools.bev_baseline"]
+    later = quant_steps(task, args, "PY", "img:DIR")
+    assert [s.name for s in later] == [s.name for s in quant_steps(TASKS["unet"], args, "PY", "")]
+    argv = {s.name: s.argv for s in later}
+    assert argv["infer_float"][-4:-2] == ["--model-inputs", "img:DIR"]
+    assert argv["train_calibration"][-3:] == ["--opts", "calibration_trainer.num_steps", "2"]
+    assert argv["train_qat"][-3:] == ["--opts", "qat_trainer.num_epochs", "1"]
+    full = {s.name: s.argv for s in quant_steps(task, demo.parse_args([]), "PY", "img:DIR")}
+    assert "--opts" not in full["train_calibration"] + full["train_qat"]
+
+
+def test_bev_rows_give_every_metric_and_differences_to_zero(tmp_path):
+    task = TASKS["bev"]
+    assert task.metric_keys == ("NDS", "mAP", "mIoU")
+    values = {
+        "float": (0.20, 0.10, 0.30),
+        "no-detection": (0.0, 0.0, 0.0),
+        "calibration": (0.18, 0.09, 0.3),
+        "qat": (0.0, 0.0, 0.15),
+        "int_infer": (0.0, 0.0, 0.15),
+    }
+    for name, (nds, ap, iou) in values.items():
+        _write(tmp_path / f"{name}-metrics.json",
+               {"NDS": nds, "mAP": ap, "mIoU": iou, "dataset_size": 80})  # fmt: skip
+    _write(
+        tmp_path / "align_bpu-metrics.json",
+        {"NDS": 0.0, "mAP": 0.0, "mIoU": 0.15, "samples": 80, "identical_fraction": 1.0,
+         "identical_fraction_bitwise": 1.0, "max_diff_lsb": 0.0},
+    )  # fmt: skip
+    timings = {"train_float": 100.0, "train_calibration": 10.0, "train_qat": 50.0,
+               "validation_hbir": 30.0}  # fmt: skip
+    rows = task_rows(task, tmp_path, timings, task.baseline(task.config))
+    by = {(r["stage"], r["metric"]): r["value"] for r in rows}
+    base = "no_det_others_map"
+    for k, v in zip(task.metric_keys, values["float"]):
+        assert by[("float", k)] == v
+        assert by[(base, k)] == 0.0
+        assert by[(f"float/{base}", f"{k} difference ({base} is 0)")] == v
+        assert by[("ort_int8 (align_bpu)", k)] == by[("int_infer", k)]
+    assert by[("calibration/float", "NDS ratio")] == 0.9
+    assert by[("qat/float", "mIoU ratio")] == 0.5
+    assert by[("ort vs int_infer", "identical fraction (bitwise)")] == 1.0
+    # a stage whose float value is 0 gets the difference too, not a division by zero
+    _write(tmp_path / "float-metrics.json", {"NDS": 0.0, "mAP": 0.0, "mIoU": float("nan")})
+    by = {(r["stage"], r["metric"]): r["value"] for r in task_rows(task, tmp_path, timings, None)}
+    assert by[("qat/float", "NDS difference (float is 0)")] == 0.0
+    assert by[("calibration/float", "mAP difference (float is 0)")] == 0.09
+    assert by[("qat/float", "mIoU ratio")] == "n/a"
