@@ -3,7 +3,9 @@ fp32, at the config's deploy input size or the ``--size`` list given.
 
 The network is the config's ``deploy_model`` when it has one (UNet-MobileNetV1: the stride-4
 argmax class map), else its ``model`` (weights from ``--float-ckpt`` when given, else random:
-latency does not depend on the values). For each size it is calibrated on a few random inputs,
+latency does not depend on the values). Inputs are uniform in [-1, 1] except those named in the
+``--inputs`` .npz file, which take its arrays (the BEV model's sampling points: see
+``bench_bev_latency.py``). For each size it is calibrated on a few random inputs,
 converted to the integer model (the task's own ``fuse_model``/``set_qconfig``) and exported with
 ``export_int_model_to_onnx``; the float model goes through ``export_float_onnx``. Every
 configuration runs in its own process (torch's OpenMP threads disturb ORT in a shared process)
@@ -46,12 +48,27 @@ def _parse_sizes(text: str) -> list[Size]:
     ]
 
 
-def _inputs(config, size: Size, seed: int = 0) -> dict[str, torch.Tensor]:
+def _inputs(config, size: Size, seed: int = 0, fixed: str | None = None) -> dict[str, torch.Tensor]:
+    """Uniform random inputs in [-1, 1] of the deploy shapes; the inputs named in the ``fixed``
+    .npz file (e.g. the BEV model's sampling points of a camera rig) take its arrays."""
     g = torch.Generator().manual_seed(seed)
+    given = {}
+    if fixed:
+        import numpy as np
+
+        with np.load(fixed) as f:
+            given = {k: torch.from_numpy(f[k]) for k in f.files}
     out = {}
     for name, t in config.deploy_inputs().items():
         shape = tuple(t.shape) if size is None else (*t.shape[:-2], *size)
         out[name] = torch.rand(shape, generator=g) * 2 - 1
+        if name in given:
+            if tuple(given[name].shape) != shape:
+                raise ValueError(
+                    f"--inputs {fixed}: {name!r} has shape {tuple(given[name].shape)}, "
+                    f"the deploy input is {shape}"
+                )
+            out[name] = given[name].to(out[name].dtype)
     return out
 
 
@@ -82,7 +99,7 @@ def worker(args: argparse.Namespace) -> dict:
     from hat.utils.run_config import RunConfig
 
     config = RunConfig.load(args.config)
-    feeds = _inputs(config, _parse_sizes(args.size)[0])
+    feeds = _inputs(config, _parse_sizes(args.size)[0], fixed=args.inputs)
     if args.worker == "torch_fp32":
         torch.set_num_threads(args.threads)
         model = _float_model(config, args.float_ckpt)
@@ -107,7 +124,7 @@ def _identical_fraction(onnx_path: str, model: torch.nn.Module, x: dict) -> floa
     return same / sum(t.numel() for _, t in outputs)
 
 
-def prepare(config, size: Size, ckpt: str | None, tmp: str) -> dict:
+def prepare(config, size: Size, ckpt: str | None, tmp: str, fixed: str | None = None) -> dict:
     """Export the float and the integer model at ``size``; their paths and what was measured."""
     from hat.quantization import FakeQuantState, set_fake_quantize
     from hat.quantization.converters import Float2Calibration, QAT2Quantize
@@ -115,7 +132,7 @@ def prepare(config, size: Size, ckpt: str | None, tmp: str) -> dict:
     from hat.quantization.ort_runner import classify_ops, optimized_op_counts
     from hat.utils.op_count import count_ops
 
-    x = _inputs(config, size)
+    x = _inputs(config, size, fixed=fixed)
     tag = "x".join(str(v) for v in next(iter(x.values())).shape[-2:])
     fp32 = os.path.join(tmp, f"fp32_{tag}.onnx")
     export_float_onnx(_float_model(config, ckpt), x, fp32)
@@ -123,7 +140,7 @@ def prepare(config, size: Size, ckpt: str | None, tmp: str) -> dict:
     set_fake_quantize(model, FakeQuantState.CALIBRATION)
     with torch.no_grad():
         for s in range(1, 3):
-            model(_inputs(config, size, seed=s))
+            model(_inputs(config, size, seed=s, fixed=fixed))
     im = QAT2Quantize()(model)
     int8 = os.path.join(tmp, f"int8_{tag}.onnx")
     rep = export_int_model_to_onnx(im, x, int8)
@@ -149,6 +166,8 @@ def measure(args: argparse.Namespace, size_arg: str, info: dict) -> dict:
                    "--threads", str(args.threads), "--seconds", str(args.seconds)]  # fmt: skip
             if args.float_ckpt:
                 cmd += ["--float-ckpt", args.float_ckpt]
+            if args.inputs:
+                cmd += ["--inputs", args.inputs]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             times[kind] += json.loads(out.strip().splitlines()[-1])["times"]
     med = {k: 1e3 * statistics.median(v) for k, v in times.items()}
@@ -170,6 +189,9 @@ def main() -> None:
         "--size", default="deploy", help="H,W[;H,W...]; 'deploy': the config's deploy_inputs"
     )
     ap.add_argument("--float-ckpt", default=None)
+    ap.add_argument(
+        "--inputs", default=None, help=".npz of name -> array: these inputs instead of random ones"
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--rounds", type=int, default=3)
@@ -187,7 +209,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size_arg in args.size.split(";"):
-            info = prepare(config, _parse_sizes(size_arg)[0], args.float_ckpt, tmp)
+            info = prepare(config, _parse_sizes(size_arg)[0], args.float_ckpt, tmp, args.inputs)
             rows.append(measure(args, size_arg, info))
     load = os.getloadavg()[0]
     print(f"config {args.config} ({key}), threads {args.threads}, ORT level all")
