@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from centerpoint_cases import COMMON_HEADS, TASKS
 from torch import nn
 
 import hat.nn as hnn
@@ -19,15 +20,6 @@ from hat.quantization import (
 )
 from hat.registry import build_from_registry
 
-TASKS = [
-    dict(name="car", num_class=1, class_names=["car"]),
-    dict(name="truck", num_class=2, class_names=["truck", "construction_vehicle"]),
-    dict(name="bus", num_class=2, class_names=["bus", "trailer"]),
-    dict(name="barrier", num_class=1, class_names=["barrier"]),
-    dict(name="bicycle", num_class=2, class_names=["motorcycle", "bicycle"]),
-    dict(name="pedestrian", num_class=2, class_names=["pedestrian", "traffic_cone"]),
-]
-COMMON_HEADS = dict(reg=(2, 2), height=(1, 2), dim=(3, 2), rot=(2, 2), vel=(2, 2))
 SMALL_BEV = (12.8, 12.8, 0.8)  # a 32 x 32 grid keeps the tests fast
 
 

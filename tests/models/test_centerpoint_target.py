@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from centerpoint_cases import MIN_RADIUS, NMS_THRESHOLD, NMS_TYPE, TASKS
 
 from hat.data.readers.nuscenes_constants import DETECTION_CLASSES
 from hat.models.task_modules.centerpoint import (
@@ -16,18 +17,7 @@ from hat.models.task_modules.centerpoint import (
 )
 from hat.registry import build_from_registry
 
-TASKS = [
-    dict(name="car", num_class=1, class_names=["car"]),
-    dict(name="truck", num_class=2, class_names=["truck", "construction_vehicle"]),
-    dict(name="bus", num_class=2, class_names=["bus", "trailer"]),
-    dict(name="barrier", num_class=1, class_names=["barrier"]),
-    dict(name="bicycle", num_class=2, class_names=["motorcycle", "bicycle"]),
-    dict(name="pedestrian", num_class=2, class_names=["pedestrian", "traffic_cone"]),
-]
 BEV_SIZE = (51.2, 51.2, 0.8)
-NMS_TYPE = ["rotate", "rotate", "rotate", "circle", "rotate", "rotate"]
-MIN_RADIUS = [4, 12, 10, 1, 0.85, 0.175]
-NMS_THRESHOLD = [0.2, 0.2, 0.2, 0.2, 0.2, 0.5]
 CLS = {c: i for i, c in enumerate(DETECTION_CLASSES)}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hat.models.losses.weighted_reduce import weighted_reduce
 from hat.registry import OBJECT_REGISTRY
 
 __all__ = ["GaussianFocalLoss", "gaussian_focal_loss"]
@@ -65,8 +66,4 @@ class GaussianFocalLoss(nn.Module):
                 "differ"
             )
         loss = gaussian_focal_loss(pred, target, self.alpha, self.gamma)
-        if weight is not None:
-            loss = loss * weight
-        if avg_factor is None:
-            return self.loss_weight * loss.mean()
-        return self.loss_weight * loss.sum() / avg_factor
+        return self.loss_weight * weighted_reduce(loss, weight, avg_factor)

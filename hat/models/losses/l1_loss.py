@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hat.models.losses.weighted_reduce import weighted_reduce
 from hat.registry import OBJECT_REGISTRY
 
 __all__ = ["L1Loss"]
@@ -39,8 +40,4 @@ class L1Loss(nn.Module):
                 f"L1Loss: pred {tuple(pred.shape)} and target {tuple(target.shape)} differ"
             )
         loss = (pred.float() - target.float()).abs()
-        if weight is not None:
-            loss = loss * weight
-        if avg_factor is None:
-            return self.loss_weight * loss.mean()
-        return self.loss_weight * loss.sum() / avg_factor
+        return self.loss_weight * weighted_reduce(loss, weight, avg_factor)
