@@ -13,3 +13,22 @@ COMMON_HEADS = dict(reg=(2, 2), height=(1, 2), dim=(3, 2), rot=(2, 2), vel=(2, 2
 NMS_TYPE = ["rotate", "rotate", "rotate", "circle", "rotate", "rotate"]
 MIN_RADIUS = [4, 12, 10, 1, 0.85, 0.175]
 NMS_THRESHOLD = [0.2, 0.2, 0.2, 0.2, 0.2, 0.5]
+
+
+def seed_target(bev_size, **overrides) -> dict:
+    """The seed's ``CenterPoint3dTarget`` dict on the grid ``bev_size``."""
+    from hat.data.readers.nuscenes_constants import DETECTION_CLASSES
+
+    return dict(
+        type="CenterPoint3dTarget",
+        class_names=DETECTION_CLASSES,
+        tasks=TASKS,
+        gaussian_overlap=0.1,
+        min_radius=2,
+        out_size_factor=1,
+        norm_bbox=True,
+        max_num=500,
+        bbox_weight=[1.0] * 8 + [0.2, 0.2],
+        bev_size=bev_size,
+        **overrides,
+    )

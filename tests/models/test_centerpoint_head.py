@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from centerpoint_cases import COMMON_HEADS, TASKS
+from centerpoint_cases import COMMON_HEADS, TASKS, seed_target
 from torch import nn
 
 import hat.nn as hnn
@@ -45,18 +45,7 @@ def _det_cfg(bev_size=SMALL_BEV, channels: int = 16) -> dict:
         name="bev_det",
         task_weight=1.0,
         head=_head_cfg(channels, channels),
-        target=dict(
-            type="CenterPoint3dTarget",
-            class_names=DETECTION_CLASSES,
-            tasks=TASKS,
-            gaussian_overlap=0.1,
-            min_radius=2,
-            out_size_factor=1,
-            norm_bbox=True,
-            max_num=500,
-            bbox_weight=[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2],
-            bev_size=bev_size,
-        ),
+        target=seed_target(bev_size),
         loss_cls=dict(type="GaussianFocalLoss", loss_weight=1.0),
         loss_reg=dict(type="L1Loss", loss_weight=0.25),
         decoder=dict(

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from centerpoint_cases import MIN_RADIUS, NMS_THRESHOLD, NMS_TYPE, TASKS
+from centerpoint_cases import MIN_RADIUS, NMS_THRESHOLD, NMS_TYPE, TASKS, seed_target
 
 from hat.data.readers.nuscenes_constants import DETECTION_CLASSES
 from hat.models.task_modules.centerpoint import (
@@ -22,18 +22,7 @@ CLS = {c: i for i, c in enumerate(DETECTION_CLASSES)}
 
 
 def _target(**kw) -> CenterPoint3dTarget:
-    cfg = dict(
-        type="CenterPoint3dTarget",
-        class_names=DETECTION_CLASSES,
-        tasks=TASKS,
-        gaussian_overlap=0.1,
-        min_radius=2,
-        out_size_factor=1,
-        norm_bbox=True,
-        max_num=500,
-        bbox_weight=[1.0] * 8 + [0.2, 0.2],
-        bev_size=BEV_SIZE,
-    )
+    cfg = seed_target(BEV_SIZE)
     cfg.update(kw)
     return CenterPoint3dTarget(**{k: v for k, v in cfg.items() if k != "type"})
 
