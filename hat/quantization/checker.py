@@ -249,9 +249,7 @@ def _collect_rows(
                 macs = int(float_macs.get(f"{root}.{name}", 0))
             row = rows.get(name)
             if row is None:
-                rows[name] = CheckRow(
-                    name, type(mod).__name__, how.kind, how.note, macs, 1, is_int
-                )
+                rows[name] = CheckRow(name, type(mod).__name__, how.kind, how.note, macs, 1, is_int)
             else:
                 row.calls += 1
                 row.macs += macs
@@ -273,7 +271,12 @@ def _ort_findings(
     graph: Any, rows: list[CheckRow], export_inputs: list[str]
 ) -> tuple[list[str], dict[str, int]]:
     """Problems ORT's optimised graph shows against the rows' declarations."""
-    from hat.quantization.ort_runner import FLOAT_COMPUTE_OPS
+    from hat.quantization.ort_runner import (
+        EXACT_INT_CONV_OP,
+        FLOAT_COMPUTE_OPS,
+        counted_op,
+        op_counts,
+    )
 
     kinds = {r.name: r.kind for r in rows}
     kinds.setdefault("model", INTEGER)
@@ -293,6 +296,8 @@ def _ort_findings(
     for node in graph.node:
         if node.op_type in ("QuantizeLinear", "DequantizeLinear", "Identity"):
             continue
+        if counted_op(node) == EXACT_INT_CONV_OP:
+            continue  # integer arithmetic, exact in ORT's float32 kernel
         scope = node.name.split("/", 1)[0]
         kind = kinds.get(scope)
         on_dq = any(
@@ -308,8 +313,7 @@ def _ort_findings(
             seen.add(key)
             where = f"module {scope} ({kind})" if kind else f"node {node.name} (no module)"
             problems.append(f"ORT runs {node.op_type} in float32 in {where}")
-    counts = collections.Counter(n.op_type for n in graph.node)
-    return problems, dict(counts)
+    return problems, dict(op_counts(graph))
 
 
 def check_model(
@@ -322,7 +326,7 @@ def check_model(
     checkpoint is needed: calibration on the example inputs gives the structure.
     """
     from hat.quantization.export_onnx import export_int_model_to_onnx
-    from hat.quantization.ort_runner import classify_ops, optimized_graph
+    from hat.quantization.ort_runner import EXACT_INT_CONV_OP, classify_ops, optimized_graph
     from hat.utils.op_count import count_ops
 
     report = CheckReport()
@@ -343,7 +347,11 @@ def check_model(
     if outside > 0:
         report.rows.append(
             CheckRow(
-                OUTSIDE_MODULES, "-", FLOAT_ISLAND, "torch ops outside any module", outside,
+                OUTSIDE_MODULES,
+                "-",
+                FLOAT_ISLAND,
+                "torch ops outside any module",
+                outside,
                 integer_module=False,
             )
         )
@@ -357,7 +365,7 @@ def check_model(
         graph = optimized_graph(path, "extended").graph
     found, counts = _ort_findings(graph, report.rows, exported.inputs)
     report.problems += found
-    n_int_convs = counts.get("QLinearConv", 0) + counts.get("ConvInteger", 0)
+    n_int_convs = sum(counts.get(op, 0) for op in ("QLinearConv", "ConvInteger", EXACT_INT_CONV_OP))
     if n_int_convs < n_convs:
         report.problems.append(
             f"only {n_int_convs} of {n_convs} convolutions run as integer kernels "

@@ -31,6 +31,13 @@ __all__ = [
 
 LEVELS = ("disable", "basic", "extended", "all")
 
+#: Node-name tag of a float ``Conv`` the exporter proved exact on integer codes: its input is
+#: the centred integer input (``DequantizeLinear`` with scale 1), its weights the int8 values,
+#: and every partial sum is an integer below 2^24, so ORT's float32 kernel returns the int32
+#: accumulator bit for bit (see ``IntConv2d``). Counted as an integer kernel.
+EXACT_INT_CONV_TAG = "exact_int32_conv"
+EXACT_INT_CONV_OP = "Conv(exact int32)"
+
 INTEGER_OPS = {
     "QLinearConv",
     "QLinearAdd",
@@ -45,6 +52,7 @@ INTEGER_OPS = {
     "QGemm",
     "ConvInteger",
     "MatMulInteger",
+    EXACT_INT_CONV_OP,
 }
 QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
 FLOAT_COMPUTE_OPS = {
@@ -148,7 +156,20 @@ def optimized_op_counts(
 ) -> collections.Counter:
     """Op-type counts of :func:`optimized_graph`."""
     model = optimized_graph(path, level, save_to)
-    return collections.Counter(n.op_type for n in model.graph.node)
+    return op_counts(model.graph)
+
+
+def counted_op(node: Any) -> str:
+    """The op a graph node counts as: its type, or :data:`EXACT_INT_CONV_OP` for a conv
+    the exporter tagged exact on integer codes."""
+    if "Conv" in node.op_type and EXACT_INT_CONV_TAG in node.name:
+        return EXACT_INT_CONV_OP
+    return node.op_type
+
+
+def op_counts(graph: Any) -> collections.Counter:
+    """Op counts of an ONNX graph, exact-integer convs counted apart (:func:`counted_op`)."""
+    return collections.Counter(counted_op(n) for n in graph.node)
 
 
 def classify_ops(counts: dict[str, int]) -> dict[str, dict[str, int]]:

@@ -68,16 +68,25 @@ class GraphRecorder:
         hint: str | None = None,
         domain: str = "",
         outputs: list[str] | None = None,
+        node_name: str | None = None,
         **attrs: Any,
     ) -> list[str]:
+        """Append one node; ``node_name`` is a hint for the node's own name (default
+        ``n_<op_type>``), kept in the scope like the output names."""
         outs = outputs or [self.fresh(hint or op_type.lower()) for _ in range(num_outputs)]
-        self.nodes.append(
-            NodeRecord(op_type, list(inputs), outs, attrs, domain, self.fresh("n_" + op_type))
-        )
+        name = self.fresh(node_name or "n_" + op_type)
+        self.nodes.append(NodeRecord(op_type, list(inputs), outs, attrs, domain, name))
         return outs
 
-    def node1(self, op_type: str, inputs: list[str], hint: str | None = None, **attrs: Any) -> str:
-        return self.node(op_type, inputs, 1, hint, **attrs)[0]
+    def node1(
+        self,
+        op_type: str,
+        inputs: list[str],
+        hint: str | None = None,
+        node_name: str | None = None,
+        **attrs: Any,
+    ) -> str:
+        return self.node(op_type, inputs, 1, hint, node_name=node_name, **attrs)[0]
 
     def quantize(self, x: str, scale: float, zero_point: int, np_dtype: Any, hint: str) -> str:
         """QuantizeLinear with 0-d scale and zero point (ORT needs scalars to fuse)."""

@@ -129,7 +129,7 @@ def test_int_model_loss_matches_float(models):
 
 def test_integer_convs_and_ort_match(models, tmp_path):
     from hat.quantization.export_onnx import export_int_model_to_onnx
-    from hat.quantization.ort_runner import optimized_op_counts, run_onnx
+    from hat.quantization.ort_runner import EXACT_INT_CONV_OP, optimized_op_counts, run_onnx
 
     _, _, int_net = models
     (x,) = _feats(1, 4)
@@ -140,5 +140,6 @@ def test_integer_convs_and_ort_match(models, tmp_path):
     (y_o,) = run_onnx(str(path), {"x": x.numpy()}, level="all").values()
     np.testing.assert_allclose(y_o, y_i, rtol=0, atol=1e-5 * np.abs(y_i).max())
     ops = optimized_op_counts(str(path), level="all")
-    # 2 separable blocks (dw + pw) as QLinearConv, the high-precision classifier as ConvInteger
-    assert ops["Conv"] == 0 and ops["QLinearConv"] == 4 and ops["ConvInteger"] == 1, dict(ops)
+    # 2 separable blocks (dw + pw) as QLinearConv, the high-precision classifier as an exact
+    # int32 conv
+    assert "Conv" not in ops and ops["QLinearConv"] == 4 and ops[EXACT_INT_CONV_OP] == 1, dict(ops)

@@ -170,7 +170,7 @@ def test_head_float_calibration_int_round_trip(tmp_path):
 
     # ONNX: the integer model's outputs bit for bit on ORT, every conv an integer kernel
     from hat.quantization.export_onnx import export_int_model_to_onnx
-    from hat.quantization.ort_runner import optimized_op_counts, run_onnx
+    from hat.quantization.ort_runner import EXACT_INT_CONV_OP, optimized_op_counts, run_onnx
 
     path = tmp_path / "head.onnx"
     report = export_int_model_to_onnx(int_model, {"x": x}, path)
@@ -180,7 +180,8 @@ def test_head_float_calibration_int_round_trip(tmp_path):
     flat = [v for o in out for v in o.values()]
     assert all(np.array_equal(a, b.numpy()) for a, b in zip(ort.values(), flat))
     ops = optimized_op_counts(path, level="all")
-    assert ops["QLinearConv"] == 37 and ops["ConvInteger"] == 36 and "Conv" not in ops
+    # the 36 high-precision outputs: int32 accumulators exact in float32 (see IntConv2d)
+    assert ops["QLinearConv"] == 37 and ops[EXACT_INT_CONV_OP] == 36 and "Conv" not in ops
 
 
 def test_bev_det_decoder_losses_and_post_process():

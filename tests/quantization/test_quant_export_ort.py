@@ -9,7 +9,13 @@ from test_quant_int_model import OPS, run_op
 
 from hat.quantization import get_default_qconfig
 from hat.quantization.export_onnx import export_int_model_to_onnx
-from hat.quantization.ort_runner import classify_ops, make_session, optimized_op_counts, run_onnx
+from hat.quantization.ort_runner import (
+    EXACT_INT_CONV_OP,
+    classify_ops,
+    make_session,
+    optimized_op_counts,
+    run_onnx,
+)
 from hat.quantization.qtensor import plain
 
 
@@ -118,7 +124,9 @@ def test_graph_hygiene(small_net):
     assert np.array_equal(a, b)
 
 
-def test_high_precision_head_exports_conv_integer(tmp_path):
+def test_high_precision_head_exports_exact_integer_conv(tmp_path):
+    """A small high-precision head: its int32 accumulator is exact in float32 (see
+    ``test_exact_int_conv_export`` for the bound and the ConvInteger side)."""
     net = randomize_bn(SmallNet(8, high_precision_head=True))
     net.set_qconfig = lambda: None
     from hat.quantization import default_set_qconfig
@@ -131,7 +139,7 @@ def test_high_precision_head_exports_conv_integer(tmp_path):
     path = tmp_path / "hp.onnx"
     export_int_model_to_onnx(im, {"x": x}, path)
     counts = optimized_op_counts(path)
-    assert counts["ConvInteger"] == 1
+    assert counts[EXACT_INT_CONV_OP] == 1 and "ConvInteger" not in counts, dict(counts)
     y_int = im(x)
     for level in ("disable", "all"):
         y = run_onnx(path, {"x": x}, level=level)["output"]

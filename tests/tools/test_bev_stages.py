@@ -16,6 +16,7 @@ from stage_tools import (
     stage_metrics,
 )
 
+from hat.quantization.ort_runner import EXACT_INT_CONV_OP
 from hat.registry import build_from_registry
 from hat.utils.run_config import RunConfig
 
@@ -76,7 +77,9 @@ def test_stage_chain_metrics_and_export(chain):
     convs = sum(isinstance(m, torch.nn.Conv2d) for m in model.modules())
     bins = len(cfg.model_spec()["neck"]["pool_bins"])
     ops = export["ort_extended_op_counts"]
-    assert ops["QLinearConv"] + ops["ConvInteger"] == convs + bins
+    # (pooling bins: ConvInteger; the 37 high-precision outputs: exact int32 float convs)
+    exact = ops.get(EXACT_INT_CONV_OP, 0)
+    assert exact == 37 and ops["QLinearConv"] + ops["ConvInteger"] + exact == convs + bins
 
 
 def test_checker_and_calops_on_chain(chain):

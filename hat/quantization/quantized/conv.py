@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hat.quantization import tracing
+from hat.quantization.ort_runner import EXACT_INT_CONV_TAG
 from hat.quantization.qtensor import QTensor, make_traced, plain
 from hat.quantization.quantized.base import (
     FLOAT_ISLAND,
@@ -169,6 +170,12 @@ class IntConv2d(IntModule):
         if not is_quantized(x):
             return super().deployment(inputs, output)
         if self.high_precision:
+            if eight_bit(x) and self._float32_conv_is_exact(x):
+                return Deployment(
+                    INTEGER,
+                    "int32 accumulator computed exactly by a float32 Conv on the centred codes "
+                    "(every partial sum an integer below 2^24) + int32 bias, float32 output scale",
+                )
             if eight_bit(x):
                 return Deployment(
                     INTEGER, "ConvInteger (int32 accumulator) + int32 bias, float32 output scale"
@@ -183,6 +190,13 @@ class IntConv2d(IntModule):
             f"{x.q_dtype.name} -> {self.out_qdtype.name}: ORT's QLinearConv takes 8-bit "
             "tensors only; DQ -> Conv -> Q in float32",
         )
+
+    def _float32_conv_is_exact(self, x: QTensor) -> bool:
+        """Whether a float32 conv of the centred 8-bit codes ``x - zp`` with the integer
+        weights is exact: ``max|x - zp| * max_c sum|w[c]| < 2^24``, so every partial sum, in
+        any order, is an integer float32 holds."""
+        zp, qd = int(x.q_zero_point), x.q_dtype
+        return max(zp - qd.qmin, qd.qmax - zp) * self.l1 < 2**24
 
     def macs(self, inputs, output) -> int:
         """``output elements * (C_in / groups) * kh * kw``."""
@@ -223,11 +237,27 @@ class IntConv2d(IntModule):
     def _export_hp(self, rec, x: QTensor, y: torch.Tensor) -> None:
         c = self.weight.shape[0]
         if x.q_dtype.name in ("uint8", "int8"):
-            # exact: ConvInteger (int32 accumulator) + int32 bias, then the float scale
+            # exact int32 accumulator + int32 bias, then the float scale
             xz = rec.const(np.array(int(x.q_zero_point), np_dtype(x.q_dtype)), "x_zp")
-            w = rec.const(self.weight.numpy(), "weight")
-            wz = rec.const(np.array(0, np.int8), "w_zp")
-            acc = rec.node1("ConvInteger", [self._name(x), w, xz, wz], "acc", **self._conv_attrs())
+            if self._float32_conv_is_exact(x):
+                # every partial sum of (x - zp) * w is an integer below 2^24: ORT's float32
+                # Conv returns the accumulator bit for bit, several times faster than its
+                # ConvInteger (an im2col GEMM with few output channels); the Cast to int32
+                # keeps ORT from folding the output scale into the weights
+                one = rec.const(np.float32(1.0), "unit_scale", np.float32)
+                xc = rec.node1("DequantizeLinear", [self._name(x), one, xz], "x_centred")
+                w = rec.const(self.weight.numpy().astype(np.float32), "weight_int_values")
+                acc_f = rec.node1(  # tagged node and output (ORT renames by either)
+                    "Conv", [xc, w], EXACT_INT_CONV_TAG, node_name=EXACT_INT_CONV_TAG,
+                    **self._conv_attrs(),
+                )  # fmt: skip
+                acc = rec.node1("Cast", [acc_f], "acc", to=6)  # int32
+            else:
+                w = rec.const(self.weight.numpy(), "weight")
+                wz = rec.const(np.array(0, np.int8), "w_zp")
+                acc = rec.node1(
+                    "ConvInteger", [self._name(x), w, xz, wz], "acc", **self._conv_attrs()
+                )
             if self.bias is not None:
                 b = rec.const(self.bias.numpy().reshape(1, c, 1, 1), "bias")
                 acc = rec.node1("Add", [acc, b], "acc_b")
