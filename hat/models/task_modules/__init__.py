@@ -4,3 +4,6 @@ from hat.models.task_modules import fcn  # noqa: F401
 
 # isort: split
 from hat.models.task_modules import centerpoint  # noqa: F401
+
+# isort: split
+from hat.models.task_modules import motr  # noqa: F401
