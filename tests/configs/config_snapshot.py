@@ -42,6 +42,8 @@ CONFIGS = [
     "configs/disparity_pred/stereonet/stereonet_stereonetneck_sceneflow_demo.py",
     "configs/bev/bev_ipm_efficientnetb0_multitask_nuscenes.py",
     "configs/bev/bev_ipm_efficientnetb0_multitask_nuscenes_demo.py",
+    "configs/track_pred/motr_efficientnetb3_mot17.py",
+    "configs/track_pred/motr_efficientnetb3_mot17_demo.py",
     "tests/tools/tiny_pwcnet_stages_config.py",
     "tests/tools/tiny_unet_stages_config.py",
     "tests/tools/tiny_stereonet_stages_config.py",
