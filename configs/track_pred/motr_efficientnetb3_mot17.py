@@ -124,11 +124,13 @@ model = dict(
 )
 
 
-def make_deploy_inputs(height=val_scale[0], width=val_scale[1], slots=max_track_slots):
+def make_deploy_inputs(
+    height=val_scale[0], width=val_scale[1], slots=max_track_slots, queries=num_queries
+):
     """Example inputs of the deployed base model: ``img (1, 3, H, W)``, then the queries (detect
     queries followed by the track slots): ``query_pos (1, Nq, 2d)``, ``mask_query (1, Nq)``,
     ``ref_pts (1, Nq, 2)``."""
-    nq = num_queries + slots
+    nq = queries + slots
     return dict(
         img=torch.randn(1, 3, height, width),
         query_pos=torch.randn(1, nq, 2 * d_model),

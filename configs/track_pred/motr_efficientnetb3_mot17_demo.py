@@ -33,7 +33,7 @@ qat_epochs = 2
 model["head"]["num_queries"] = num_queries
 model["head"]["transformer"].update(num_encoder_layers=3, num_decoder_layers=3)
 model["max_track_slots"] = max_track_slots
-deploy_inputs.update(make_deploy_inputs(*val_scale, max_track_slots))
+deploy_inputs.update(make_deploy_inputs(*val_scale, max_track_slots, num_queries))
 
 train_transforms[1] = dict(type="SeqResize", img_scale=train_scales, multiscale_mode="value",
                            keep_ratio=True)  # fmt: skip

@@ -286,8 +286,38 @@ class Motr(nn.Module):
             )  # fmt: skip
         return results
 
+    def deploy_forward(
+        self,
+        img: torch.Tensor,
+        query_pos: torch.Tensor,
+        mask_query: torch.Tensor,
+        ref_pts: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """The deployed base model: one frame and its queries (detect queries then the track
+        slots, ``mask_query`` 1 for a valid query) -> ``pred_logits``, ``pred_boxes``, ``hs``.
+        The runtime tracker and the QIM update run after it (post-processing)."""
+        if img.dim() != 4 or img.shape[0] != 1:
+            raise ValueError(f"Motr: deploy img must be (1, 3, H, W), got {tuple(img.shape)}")
+        nq = int(self.head.num_queries) + self.max_track_slots
+        expected = {"query_pos": (1, nq, 2 * self.d_model), "mask_query": (1, nq),
+                    "ref_pts": (1, nq, 2)}  # fmt: skip
+        for name, value in (("query_pos", query_pos), ("mask_query", mask_query),
+                            ("ref_pts", ref_pts)):  # fmt: skip
+            if tuple(value.shape) != expected[name]:
+                raise ValueError(
+                    f"Motr: deploy {name} must be {expected[name]} ({self.head.num_queries} "
+                    f"detect queries + {self.max_track_slots} track slots), got "
+                    f"{tuple(value.shape)}"
+                )
+        out = self._head(self.image_feature(img), query_pos, ref_pts, mask_query > 0.5)
+        return {k: out[k] for k in ("pred_logits", "pred_boxes", "hs")}
+
     def forward(self, data: Mapping[str, Any]) -> Any:
         if self.training:
             return self._forward_train(data)
         with torch.no_grad():
+            if isinstance(data, Mapping) and "query_pos" in data:
+                return self.deploy_forward(
+                    data["img"], data["query_pos"], data["mask_query"], data["ref_pts"]
+                )
             return self._forward_eval(data)

@@ -109,3 +109,23 @@ def test_bad_batches_name_what_is_expected() -> None:
     model.train()
     with pytest.raises(KeyError, match="collate_mot_clips"):
         model({"img": torch.zeros(1, 3, 64, 96)})
+
+
+def test_deploy_forward_takes_the_fixed_query_layout() -> None:
+    torch.manual_seed(0)
+    model = tiny_motr(slots=4)
+    model.eval()
+    state = model._state_for("s", 1, torch.device("cpu"))
+    q = model.deploy_queries(state)
+    img = torch.randn(1, 3, 64, 96)
+    out = model(dict(img=img, query_pos=q["query_pos"], mask_query=q["query_mask"].float(),
+                     ref_pts=q["ref_pts"]))  # fmt: skip
+    assert out["pred_logits"].shape == (1, 14, 1) and out["pred_boxes"].shape == (1, 14, 4)
+    assert out["hs"].shape == (1, 14, D)
+    # the same numbers as the tracking path's head call
+    with torch.no_grad():
+        ref = model._head(model.image_feature(img), **q)
+    assert torch.equal(out["pred_boxes"], ref["pred_boxes"])
+    with pytest.raises(ValueError, match="10 detect queries \\+ 4 track slots"):
+        model(dict(img=img, query_pos=q["query_pos"][:, :5], mask_query=q["query_mask"][:, :5],
+                   ref_pts=q["ref_pts"][:, :5]))  # fmt: skip
