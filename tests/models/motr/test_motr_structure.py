@@ -129,3 +129,34 @@ def test_deploy_forward_takes_the_fixed_query_layout() -> None:
     with pytest.raises(ValueError, match="10 detect queries \\+ 4 track slots"):
         model(dict(img=img, query_pos=q["query_pos"][:, :5], mask_query=q["query_mask"][:, :5],
                    ref_pts=q["ref_pts"][:, :5]))  # fmt: skip
+
+
+def test_qim_graph_loads_the_trackers_weights_and_updates_the_slots() -> None:
+    torch.manual_seed(0)
+    model = tiny_motr(slots=4)
+    qim = build_from_registry(
+        dict(type="MotrQim", track_embed=dict(type="QueryInteractionModule", dim_in=D,
+                                              hidden_dim=128, dim_out=D)),
+        "model",
+    )  # fmt: skip
+    result = qim.load_state_dict(
+        {k: v for k, v in model.state_dict().items() if k.startswith("track_embed.")}
+    )
+    assert not result.missing_keys and not result.unexpected_keys
+    qim.eval()
+    model.eval()
+    inputs = dict(
+        query_pos=torch.randn(1, 4, 2 * D),
+        output_embedding=torch.randn(1, 4, D),
+        pred_boxes=torch.rand(1, 4, 4) * 0.8 + 0.1,
+        mask_query=torch.tensor([[1.0, 1.0, 0.0, 0.0]]),
+    )
+    with torch.no_grad():
+        out = qim(inputs)
+        ref_pos, ref_pts = model.track_embed.update_track_embedding(
+            inputs["query_pos"], inputs["output_embedding"], inputs["pred_boxes"],
+            inputs["mask_query"] > 0.5,
+        )  # fmt: skip
+    assert torch.equal(out["query_pos"], ref_pos) and torch.equal(out["ref_pts"], ref_pts)
+    assert torch.equal(out["query_pos"][0, 2:], inputs["query_pos"][0, 2:])  # empty slots kept
+    assert not torch.allclose(out["query_pos"][0, :2], inputs["query_pos"][0, :2])
