@@ -161,6 +161,10 @@ class Checkpoint(CallbackMixin):
         if is_dist_initialized() and get_world_size() > 1:
             best = broadcast_object(best)  # every rank must agree on when a best is saved
         self.best_value, self.best_step = best
+        if self._improved(loop, read_refer_metric=False):
+            # validated before the first step (``Validation(val_on_train_begin)``): the
+            # starting point is the best to beat, and the file to hand on if nothing beats it
+            self._save(loop, extra=[], best=True)
 
     def on_step_end(self, loop: Any = None, global_step_id: int = 0, **kwargs: Any) -> None:
         periodic = self.interval_by == "step" and (global_step_id + 1) % self.save_interval == 0

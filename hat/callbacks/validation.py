@@ -9,6 +9,11 @@ the training weights), else the training model itself (without its DDP wrapper, 
 may run different step counts). A ``model_convert_pipeline`` is applied to a deep copy of that
 model at each validation. The per-module train/eval flags are restored afterwards, so e.g.
 frozen BatchNorm layers stay frozen.
+
+A calibration/QAT model is also validated before its first step (``val_on_train_begin``, on by
+default for fake-quantized models on a fresh start): the starting point (the calibration result
+a QAT stage starts from) competes for the ``best`` checkpoint, so a QAT stage whose epochs all
+score worse than its start hands on its start, never a worse model.
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ class Validation(CallbackMixin):
         init_with_train_model: copy the training weights into ``val_model`` before each run.
         val_interval, interval_by: how often (``"epoch"`` or ``"step"``).
         val_on_train_end: validate at the end unless the last validation was at that step.
+        val_on_train_begin: validate before the first step of a fresh (not resumed) run.
+            ``None`` (default): only when the training model is fake-quantized (calibration
+            or QAT), whose starting point is a result of its own.
         model_convert_pipeline: ``model -> model`` applied to a copy of the model each time.
         log_interval: progress log every that many validation steps (0: none).
         metrics: metric objects (default: the trainer's ``val_metrics``).
@@ -60,6 +68,7 @@ class Validation(CallbackMixin):
         val_interval: int = 1,
         interval_by: str = "epoch",
         val_on_train_end: bool = True,
+        val_on_train_begin: bool | None = None,
         model_convert_pipeline: Callable[[nn.Module], nn.Module] | None = None,
         log_interval: int = 0,
         metrics: Sequence[Any] | None = None,
@@ -76,10 +85,22 @@ class Validation(CallbackMixin):
         self.val_interval = val_interval
         self.interval_by = interval_by
         self.val_on_train_end = val_on_train_end
+        self.val_on_train_begin = val_on_train_begin
         self.model_convert_pipeline = model_convert_pipeline
         self.log_interval = log_interval
         self.metrics = list(metrics) if metrics is not None else None
         self._last_step: int | None = None
+
+    def on_loop_begin(self, loop: Any = None, **kwargs: Any) -> None:
+        if loop.global_steps_done() != 0:
+            return  # resumed: the start was validated (and competed for best) by the first run
+        wanted = self.val_on_train_begin
+        if wanted is None:
+            from hat.quantization.fake_quantize import get_fake_quantize_state
+
+            wanted = get_fake_quantize_state(unwrap_model(loop.model)) is not None
+        if wanted:
+            self.validate(loop, **kwargs)
 
     def on_step_end(self, loop: Any = None, global_step_id: int = 0, **kwargs: Any) -> None:
         if self.interval_by == "step" and (global_step_id + 1) % self.val_interval == 0:
