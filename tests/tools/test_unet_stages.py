@@ -79,3 +79,28 @@ def test_infer_pictures_on_chain(chain):
     a = cv2.imread(str(ckpt / "infer_int_infer" / "pred_trainIds.png"), cv2.IMREAD_UNCHANGED)
     b = cv2.imread(str(ckpt / "infer_hbir" / "pred_trainIds.png"), cv2.IMREAD_UNCHANGED)
     assert a.shape == (64, 128) and np.array_equal(a, b)  # same int model, same deploy size
+
+
+def test_ort_ptq_comparison_on_chain(chain, tmp_path):
+    """benchmarks/bench_ort_ptq.py beside the stages: the same float model through ORT's own
+    quantize_static with its three calibrators, evaluated like hat's integer model."""
+    env, data, ckpt = chain
+    out = tmp_path / "ptq.json"
+    res = run_tool(
+        env, "benchmarks/bench_ort_ptq.py", "--config", CFG, "--rounds", "1", "--seconds",
+        "0.2", "--json", str(out), "--keep", str(tmp_path / "onnx"), timeout=600,
+    )  # fmt: skip
+    (row,) = json.loads(out.read_text())
+    assert row["metric"] == "mIoU" and row["mode"] == "max"
+    # hat's integer model on ORT is int_infer; the float ONNX is the float stage's model
+    assert row["hat_int"] == pytest.approx(stage_metrics(ckpt, "int_infer")["mIoU"], abs=1e-6)
+    assert row["float"] == pytest.approx(stage_metrics(ckpt, "float")["mIoU"], abs=1e-6)
+    assert row["hat_calibration"] == pytest.approx(
+        stage_metrics(ckpt, "calibration")["mIoU"], abs=1e-6
+    )
+    for method in ("minmax", "entropy", "percentile"):
+        assert 0.0 < row[f"ort_{method}"] <= 1.0, row
+        assert (tmp_path / "onnx" / f"tiny_unet_stages.ort_{method}.onnx").is_file()
+    assert row["calibration_samples"] > 0
+    assert set(row["latency_ms"]) == {"hat_int8", "ort_fp32", "ort_ptq_int8"}
+    assert "hat calibration >= best ORT calibrator" in res.stdout
