@@ -4,7 +4,10 @@
 Every stage rebuilds the float model and converts it with a ``model_convert_pipeline``:
 
 * ``calibration_trainer``: float checkpoint (missing keys allowed) -> ``Float2Calibration``,
-  ``calibration_steps`` batches, saved as ``calibration-`` checkpoints in ``ckpt_dir``;
+  ``calibration_steps`` batches, saved as ``calibration-`` checkpoints in ``ckpt_dir``; the
+  activation observer is chosen by the model's output error among ``observer_candidates``
+  (the recipe's own calibration observer first, then min/max, percentiles 99.999 and 99.99 and
+  the MSE search; ``calibration_trainer["observer_candidates"] = None`` keeps the recipe's);
 * ``qat_trainer``: ``Float2QAT`` -> calibration checkpoint -> ``Calibration2QAT``, trained like
   the float stage with the recipe's QAT optimizer and learning-rate callback;
 * ``calibration_predictor`` / ``qat_predictor``: fake-quantized evaluation of those checkpoints;
@@ -22,6 +25,7 @@ the TensorBoard callback's folders, the calibration checkpoints and every checkp
 
 from collections.abc import Callable
 
+from hat.quantization.observer_selection import DEFAULT_OBSERVER_CANDIDATES
 from hat.utils.checkpoint import checkpoint_path
 
 from .float_stage import (
@@ -40,6 +44,21 @@ COMPILE_CFG = dict(tops=96.0, bandwidth_gbps=68.0, efficiency=0.5, perf_runs=20,
 def stage_best_ckpt(stage: str, directory: str) -> str:
     """The best checkpoint the ``stage`` trainer writes in ``directory``."""
     return checkpoint_path(directory, f"{stage}-", "best")
+
+
+def observer_candidates(qconfig_params: dict | None) -> list[dict]:
+    """The calibration's observer candidates: the recipe's own (``qconfig_params``), then
+    :data:`~hat.quantization.observer_selection.DEFAULT_OBSERVER_CANDIDATES` not equal to it."""
+    params = qconfig_params or {}
+    own = []
+    if params.get("activation_calibration_observer"):
+        own = [
+            dict(
+                observer=params["activation_calibration_observer"],
+                **(params.get("activation_calibration_qkwargs") or {}),
+            )
+        ]
+    return own + [dict(c) for c in DEFAULT_OBSERVER_CANDIDATES if dict(c) not in own]
 
 
 def checkpoint_loaders(ckpt_dir: str, with_deploy: bool) -> dict[str, dict]:
@@ -123,6 +142,8 @@ def quantization_stages(
         log_interval=calibration_log_interval,
         save_dir=ckpt_dir,
         name_prefix="calibration-",
+        observer_candidates=observer_candidates(calibration_qconfig_params),
+        selection_batches=4,
     )
 
     def relocate_outputs(directory: str) -> None:

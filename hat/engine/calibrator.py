@@ -9,6 +9,10 @@ processors and callback events with the same arguments. What it adds:
 - the model in eval mode (BatchNorm uses its running statistics) under ``torch.no_grad``, every
   ``FakeQuantize`` in ``CALIBRATION`` state from right before ``on_loop_begin``, switched to
   ``VALIDATION`` (weight scales refreshed) right before ``on_loop_end``;
+- with ``observer_candidates``, the activation observer chosen by the model's output error:
+  the ``num_steps`` batches are observed once per candidate and the candidate whose
+  fake-quantized outputs are closest to the float ones on the first ``selection_batches``
+  batches is kept (see :mod:`hat.quantization.observer_selection`), before ``on_loop_end``;
 - with ``save_dir``, a :class:`~hat.callbacks.checkpoint.Checkpoint` callback that writes
   ``{prefix}checkpoint-last.pth.tar`` and ``...-best.pth.tar`` once, at the loop end, in the
   checkpoint format of every other stage (see :mod:`hat.engine.train_state`).
@@ -19,6 +23,7 @@ checkpoint.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -27,11 +32,22 @@ from torch import nn
 
 from hat.engine.batch_processor import BasicBatchProcessor
 from hat.engine.loop_base import LoopBase
-from hat.quantization.fake_quantize import FakeQuantState, set_fake_quantize
+from hat.quantization.fake_quantize import FakeQuantize, FakeQuantState, set_fake_quantize
+from hat.quantization.observer_selection import (
+    activation_quantizers,
+    candidate_label,
+    check_candidates,
+    output_error,
+    restore_activation_state,
+    save_activation_state,
+    set_activation_observer,
+)
 from hat.quantization.prepare import is_prepared
 from hat.registry import OBJECT_REGISTRY
 
 __all__ = ["Calibrator", "CalibrationBatches"]
+
+logger = logging.getLogger(__name__)
 
 
 class CalibrationBatches:
@@ -82,6 +98,10 @@ class Calibrator(LoopBase):
         save_dir: where to write the calibration checkpoints (None: no checkpoint).
         name_prefix: checkpoint file prefix; ``""`` means ``"{stage}-"`` (``calibration-``).
         val_metrics: metric objects handed to callbacks (e.g. a ``Validation`` callback).
+        observer_candidates: activation observers to choose from by output error, e.g.
+            ``[dict(observer="min_max"), dict(observer="percentile", percentile=99.999)]``
+            (None: the model's own observers, one pass).
+        selection_batches: calibration batches the candidates are compared on.
     """
 
     is_training = False
@@ -99,9 +119,21 @@ class Calibrator(LoopBase):
         save_dir: str | None = None,
         name_prefix: str = "",
         val_metrics: Any = None,
+        observer_candidates: Sequence[dict[str, Any]] | None = None,
+        selection_batches: int = 4,
     ) -> None:
         if not isinstance(num_steps, int) or num_steps <= 0:
             raise ValueError(f"Calibrator: num_steps must be a positive int, got {num_steps!r}")
+        if not isinstance(selection_batches, int) or selection_batches <= 0:
+            raise ValueError(
+                f"Calibrator: selection_batches must be a positive int, got {selection_batches!r}"
+            )
+        self.observer_candidates = (
+            check_candidates(observer_candidates) if observer_candidates is not None else None
+        )
+        self.selection_batches = selection_batches
+        self.selection: dict[str, float] = {}  # candidate label -> output error (when chosen)
+        self._source_loader = data_loader
         callbacks = [c for c in (callbacks or []) if c is not None]
         if log_interval:
             from hat.callbacks.stats_monitor import StatsMonitor
@@ -148,7 +180,64 @@ class Calibrator(LoopBase):
 
     def _begin_loop(self) -> None:
         self.model.eval()
+        if self.observer_candidates:
+            set_activation_observer(self.model, self.observer_candidates[0])
         set_fake_quantize(self.model, FakeQuantState.CALIBRATION)
 
     def _end_loop(self) -> None:
+        if self.observer_candidates and len(self.observer_candidates) > 1:
+            self._select_observer()
         set_fake_quantize(self.model, FakeQuantState.VALIDATION)
+
+    # ----------------------------------------------------------------------------- selection
+    def _forward(self, step: int, batch: Any) -> Any:
+        return self.batch_processor(step, batch, self.model, self.device)
+
+    def _select_observer(self) -> None:
+        """Observe the batches again with every other candidate, compare the candidates'
+        outputs with the float outputs and keep the closest (module doc)."""
+        import time
+
+        started = time.perf_counter()
+        candidates = self.observer_candidates or []
+        states = [save_activation_state(self.model)]  # candidate 0: the main pass
+        for candidate in candidates[1:]:
+            set_activation_observer(self.model, candidate)
+            set_fake_quantize(self.model, FakeQuantState.CALIBRATION)
+            for step, batch in enumerate(CalibrationBatches(self._source_loader, self.num_steps)):
+                self._forward(step, batch)
+            states.append(save_activation_state(self.model))
+        quantizers = [m for m in self.model.modules() if isinstance(m, FakeQuantize)]
+        errors = torch.zeros(len(candidates), dtype=torch.float64)
+        batches = CalibrationBatches(self._source_loader, self.selection_batches)
+        for step, batch in enumerate(batches):
+            for fq in quantizers:  # the float model: nothing observed, nothing quantized
+                fq.observe_enabled = fq.fake_quant_enabled = False
+            reference = self._forward(step, batch)
+            for i, state in enumerate(states):
+                restore_activation_state(self.model, state)
+                set_fake_quantize(self.model, FakeQuantState.VALIDATION)
+                errors[i] += output_error(self._forward(step, batch), reference)
+        errors /= self.selection_batches
+        from hat.utils.distributed import get_world_size, is_dist_initialized
+
+        if is_dist_initialized() and get_world_size() > 1:
+            import torch.distributed as dist
+
+            errors = errors.to(self.device)
+            dist.all_reduce(errors)  # every rank keeps the same candidate
+            errors = errors.cpu() / get_world_size()
+        best = int(torch.argmin(errors))
+        restore_activation_state(self.model, states[best])
+        self.selection = {
+            candidate_label(c): float(e) for c, e in zip(candidates, errors, strict=True)
+        }
+        logger.info(
+            "Calibrator: activation observer %s chosen for %d quantizers by output error on %d "
+            "batches (relative MSE: %s; %.1fs)",
+            candidate_label(candidates[best]),
+            len(activation_quantizers(self.model)),
+            self.selection_batches,
+            ", ".join(f"{k} {v:.4g}" for k, v in self.selection.items()),
+            time.perf_counter() - started,
+        )

@@ -1,0 +1,150 @@
+"""Choose the activation observer of a calibration by the model's output error.
+
+No single observer wins on every network: min/max keeps outliers the next layer needs,
+a percentile clips a long tail that would waste the 8-bit grid, the MSE search balances both per
+tensor. :class:`~hat.engine.calibrator.Calibrator` with ``observer_candidates`` calibrates the
+model once per candidate (the same batches, every activation quantizer of the model observing
+with that candidate) and keeps the candidate whose fake-quantized outputs are closest to the
+float outputs on the first ``selection_batches`` calibration batches: the sum over the model's
+floating-point output tensors of ``mean((q - f)^2) / mean(f^2)`` (each output weighs the same
+whatever its units), averaged over the batches (and over ranks under a process group, so that
+every rank keeps the same one). Weight quantizers and fixed-scale activations are untouched.
+
+A candidate is a dict: ``dict(observer="percentile", percentile=99.999)`` (an observer name of
+:data:`hat.quantization.observers.OBSERVERS` and its arguments, ``averaging_constant`` too).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from hat.quantization.fake_quantize import FakeQuantize
+from hat.quantization.observers import OBSERVERS, build_observer
+
+__all__ = [
+    "DEFAULT_OBSERVER_CANDIDATES",
+    "activation_quantizers",
+    "candidate_label",
+    "check_candidates",
+    "output_error",
+    "restore_activation_state",
+    "save_activation_state",
+    "set_activation_observer",
+]
+
+# What the recipes try: ORT's MinMax and Percentile (99.999 on |x|) choices, a tighter
+# percentile and the per-tensor MSE search.
+DEFAULT_OBSERVER_CANDIDATES: tuple[dict[str, Any], ...] = (
+    dict(observer="min_max"),
+    dict(observer="percentile", percentile=99.999),
+    dict(observer="percentile", percentile=99.99),
+    dict(observer="mse"),
+)
+
+
+def candidate_label(candidate: Mapping[str, Any]) -> str:
+    """``"percentile(percentile=99.999)"``."""
+    args = ", ".join(f"{k}={v}" for k, v in candidate.items() if k != "observer")
+    return f"{candidate['observer']}({args})" if args else str(candidate["observer"])
+
+
+def check_candidates(candidates: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Validated copies; a clear error naming the bad entry."""
+    out = []
+    for i, c in enumerate(candidates):
+        if not isinstance(c, Mapping) or c.get("observer") not in OBSERVERS:
+            raise ValueError(
+                f"observer_candidates[{i}]: expected dict(observer=<one of {sorted(OBSERVERS)}>, "
+                f"...arguments), got {c!r}"
+            )
+        try:  # the arguments must suit the observer
+            build_observer(c["observer"], **{k: v for k, v in c.items() if k != "observer"})
+        except TypeError as exc:
+            raise ValueError(f"observer_candidates[{i}] {candidate_label(c)}: {exc}") from None
+        out.append(dict(c))
+    if not out:
+        raise ValueError("observer_candidates is empty")
+    return out
+
+
+def activation_quantizers(model: nn.Module) -> list[tuple[str, FakeQuantize]]:
+    """The observed activation quantizers of ``model`` (no weights, no fixed scales)."""
+    return [
+        (name, m)
+        for name, m in model.named_modules()
+        if isinstance(m, FakeQuantize)
+        and not name.endswith("weight_fake_quant")
+        and m.ch_axis is None
+        and m.fixed_scale is None
+    ]
+
+
+def set_activation_observer(model: nn.Module, candidate: Mapping[str, Any]) -> int:
+    """Give every activation quantizer a fresh observer of ``candidate`` (same dtype, range,
+    symmetry); returns how many were changed."""
+    kwargs = {k: v for k, v in candidate.items() if k != "observer"}
+    quantizers = activation_quantizers(model)
+    for _, fq in quantizers:
+        old = fq.observer
+        args = dict(
+            qdtype=old.qdtype,
+            symmetric=old.symmetric,
+            ch_axis=None,
+            averaging_constant=old.averaging_constant,
+        )
+        args.update(kwargs)
+        fq.observer = build_observer(candidate["observer"], **args).to(old.min_val.device)
+    return len(quantizers)
+
+
+ActivationState = dict[str, tuple[nn.Module, torch.Tensor, torch.Tensor]]
+
+
+def save_activation_state(model: nn.Module) -> ActivationState:
+    """The observer, scale and zero point of every activation quantizer (copies)."""
+    return {
+        name: (copy.deepcopy(fq.observer), fq.scale.clone(), fq.zero_point.clone())
+        for name, fq in activation_quantizers(model)
+    }
+
+
+def restore_activation_state(model: nn.Module, state: ActivationState) -> None:
+    """Put back what :func:`save_activation_state` returned."""
+    for name, fq in activation_quantizers(model):
+        observer, scale, zp = state[name]
+        fq.observer = copy.deepcopy(observer)
+        fq.scale.copy_(scale)
+        fq.zero_point.copy_(zp)
+
+
+def _float_tensors(outputs: Any) -> Iterable[torch.Tensor]:
+    if isinstance(outputs, torch.Tensor):
+        if outputs.is_floating_point():
+            yield outputs
+    elif isinstance(outputs, Mapping):
+        for key in sorted(outputs, key=str):
+            yield from _float_tensors(outputs[key])
+    elif isinstance(outputs, (list, tuple)):
+        for item in outputs:
+            yield from _float_tensors(item)
+
+
+def output_error(quantized: Any, reference: Any) -> float:
+    """``sum_t mean((q_t - f_t)^2) / mean(f_t^2)`` over the floating-point tensors of two
+    outputs of the same structure."""
+    q, f = list(_float_tensors(quantized)), list(_float_tensors(reference))
+    if len(q) != len(f) or not f:
+        raise ValueError(
+            f"output_error: {len(q)} and {len(f)} floating-point output tensors (need the same "
+            "non-zero number)"
+        )
+    total = 0.0
+    for a, b in zip(q, f, strict=True):
+        a, b = a.detach().double(), b.detach().double()
+        total += float(((a - b) ** 2).mean() / (b**2).mean().clamp(min=1e-12))
+    return total
