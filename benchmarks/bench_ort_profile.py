@@ -31,13 +31,12 @@ def profile(path: str, feeds: dict, threads: int, runs: int) -> dict:
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
-    so.enable_profiling = True
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.profile_file_prefix = os.path.join(os.path.dirname(path), "ort_profile")
     sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    for _ in range(3):
+    for _ in range(3):  # warm the caches (and the CPU) before the profiled runs
         sess.run(None, feeds)
-    sess.end_profiling()
+    so.enable_profiling = True
+    so.profile_file_prefix = os.path.join(os.path.dirname(path), "ort_profile")
     sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
     for _ in range(runs):
         sess.run(None, feeds)
