@@ -35,12 +35,21 @@ def _load_defaults() -> None:
         return
     _DEFAULTS_LOADED = True
     import hat.nn as hnn
-    from hat.quantization.qat import activations, conv, correlation, functional, interpolate, stubs
+    from hat.quantization.qat import (
+        activations,
+        conv,
+        correlation,
+        functional,
+        interpolate,
+        linear,
+        stubs,
+    )
 
     _MAPPING.update(
         {
             hnn.ConvModule2d: conv.QATConvModule2d.from_float,
             nn.Conv2d: conv.QATConv2d.from_float,
+            nn.Linear: linear.QATLinear.from_float,
             hnn.Add: functional.QATAdd.from_float,
             hnn.Mul: functional.QATMul.from_float,
             hnn.MulScalar: functional.QATMulScalar.from_float,

@@ -226,7 +226,11 @@ def emit_layout(
     elif name == "relu":
         if qt is None:
             out.trace_name = rec.node1("Relu", [src], "relu")
-        else:
+        elif np.dtype(_np_dtype(qt.q_dtype)).itemsize == 1:
+            # relu of the real value is max(code, zero point): an integer Max, no float pass
+            zp = np.array(int(qt.q_zero_point), dtype=_np_dtype(qt.q_dtype))
+            out.trace_name = rec.node1("Max", [src, rec.const(zp, "relu_floor")], "relu")
+        else:  # int16: ORT has no int16 Max kernel
             s, z, npd = float(qt.q_scale), int(qt.q_zero_point), _np_dtype(qt.q_dtype)
             f = rec.dequantize(src, s, z, npd, "relu_in")
             r = rec.node1("Relu", [f], "relu")
