@@ -21,6 +21,13 @@ class Mul(nn.Module):
         return x * y
 
 
+class MatMul(nn.Module):
+    """``torch.matmul(x, y)`` of two activations (attention scores ``q @ k^T``, ``attn @ v``)."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(x, y)
+
+
 class MulScalar(nn.Module):
     """``x * scalar`` for a constant scalar (e.g. PwcNet's flow rescaling)."""
 

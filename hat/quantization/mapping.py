@@ -52,6 +52,7 @@ def _load_defaults() -> None:
             nn.Linear: linear.QATLinear.from_float,
             hnn.Add: functional.QATAdd.from_float,
             hnn.Mul: functional.QATMul.from_float,
+            hnn.MatMul: functional.QATMatMul.from_float,
             hnn.MulScalar: functional.QATMulScalar.from_float,
             hnn.Concat: functional.QATConcat.from_float,
             hnn.Interpolate: interpolate.QATInterpolate.from_float,

@@ -9,7 +9,7 @@ from hat.quantization.qat.base import QATModule, all_float, expect_qtensor
 from hat.quantization.qconfig import QConfig
 from hat.quantization.qtensor import QTensor, plain
 
-__all__ = ["QATAdd", "QATMul", "QATMulScalar", "QATConcat", "QATReLU"]
+__all__ = ["QATAdd", "QATMatMul", "QATMul", "QATMulScalar", "QATConcat", "QATReLU"]
 
 
 class QATAdd(QATModule):
@@ -59,6 +59,29 @@ class QATMul(QATModule):
         from hat.quantization.quantized.functional import IntMul
 
         return IntMul.from_qat(self)
+
+
+class QATMatMul(QATModule):
+    """``fq(x @ y)`` of two quantized activations."""
+
+    def __init__(self, qconfig: QConfig) -> None:
+        super().__init__()
+        self._init_output(qconfig)
+
+    @classmethod
+    def from_float(cls, mod: nn.Module, qconfig: QConfig) -> QATMatMul:
+        return cls(qconfig)
+
+    def forward(self, x: QTensor, y: QTensor) -> QTensor:
+        if all_float(x, y):
+            return torch.matmul(x, y)
+        a, b = expect_qtensor(x, self), expect_qtensor(y, self)
+        return self._wrap_output(torch.matmul(plain(a), plain(b)))
+
+    def to_int(self) -> nn.Module:
+        from hat.quantization.quantized.matmul import IntMatMul
+
+        return IntMatMul.from_qat(self)
 
 
 class QATMulScalar(QATModule):
