@@ -41,6 +41,7 @@ def _load_defaults() -> None:
         correlation,
         functional,
         interpolate,
+        layer_norm,
         linear,
         stubs,
     )
@@ -50,6 +51,7 @@ def _load_defaults() -> None:
             hnn.ConvModule2d: conv.QATConvModule2d.from_float,
             nn.Conv2d: conv.QATConv2d.from_float,
             nn.Linear: linear.QATLinear.from_float,
+            nn.LayerNorm: layer_norm.QATLayerNorm.from_float,
             hnn.Add: functional.QATAdd.from_float,
             hnn.Mul: functional.QATMul.from_float,
             hnn.MatMul: functional.QATMatMul.from_float,
