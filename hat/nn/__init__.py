@@ -8,7 +8,15 @@ from hat.nn.add_relu import AddReLU
 from hat.nn.conv_module import ConvModule2d
 from hat.nn.correlation import Correlation
 from hat.nn.cost_volume import ConcatVolume, CostVolume
-from hat.nn.functional_modules import Add, Concat, Interpolate, MatMul, Mul, MulScalar
+from hat.nn.functional_modules import (
+    Add,
+    Concat,
+    Interpolate,
+    MaskedSoftmax,
+    MatMul,
+    Mul,
+    MulScalar,
+)
 from hat.nn.soft_argmin import SoftArgmin
 from hat.nn.stubs import DeQuantStub, QuantStub
 from hat.nn.warp import Warp
@@ -23,6 +31,7 @@ __all__ = [
     "CostVolume",
     "DeQuantStub",
     "Interpolate",
+    "MaskedSoftmax",
     "MatMul",
     "Mul",
     "MulScalar",

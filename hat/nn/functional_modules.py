@@ -28,6 +28,19 @@ class MatMul(nn.Module):
         return torch.matmul(x, y)
 
 
+class MaskedSoftmax(nn.Module):
+    """Softmax along the last dimension over the entries where ``keep`` is true.
+
+    ``forward(x (..., L), keep (..., L) broadcastable, bool)``: masked entries get exactly 0 and
+    a row with nothing kept is all zeros (the attention over padded keys of MOTR's fixed track
+    slots)."""
+
+    def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        keep = keep.to(torch.bool)
+        x = x.masked_fill(~keep, torch.finfo(x.dtype).min)
+        return torch.softmax(x, -1) * keep.to(x.dtype)
+
+
 class MulScalar(nn.Module):
     """``x * scalar`` for a constant scalar (e.g. PwcNet's flow rescaling)."""
 

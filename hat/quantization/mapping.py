@@ -43,6 +43,7 @@ def _load_defaults() -> None:
         interpolate,
         layer_norm,
         linear,
+        masked_softmax,
         stubs,
     )
 
@@ -55,6 +56,7 @@ def _load_defaults() -> None:
             hnn.Add: functional.QATAdd.from_float,
             hnn.Mul: functional.QATMul.from_float,
             hnn.MatMul: functional.QATMatMul.from_float,
+            hnn.MaskedSoftmax: masked_softmax.QATMaskedSoftmax.from_float,
             hnn.MulScalar: functional.QATMulScalar.from_float,
             hnn.Concat: functional.QATConcat.from_float,
             hnn.Interpolate: interpolate.QATInterpolate.from_float,
