@@ -106,6 +106,14 @@ def export_float_deploy(config, out: str) -> Any:
         return model(dict(inputs))
 
 
+def _flush_every(samples: int, start: int = 8) -> int:
+    """The smallest count >= ``start`` that does not divide ``samples``."""
+    n = start
+    while samples % n == 0:
+        n += 1
+    return n
+
+
 def ort_quantize(float_path: str, feeds: list[dict[str, np.ndarray]], method: str, out: str):
     """``quantize_static`` as ORT documents it for CPU: QDQ, uint8 activations, int8
     per-channel weights, after ``quant_pre_process``."""
@@ -132,6 +140,10 @@ def ort_quantize(float_path: str, feeds: list[dict[str, np.ndarray]], method: st
         pre, out, Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8, per_channel=True,
         calibrate_method=getattr(CalibrationMethod, method),
+        # ORT keeps every intermediate output of every sample until it computes the ranges:
+        # fold them in every few samples (StereoNet's cost volumes otherwise exhaust 24 GiB);
+        # ORT fails ("No data is collected") when that count divides the number of samples
+        extra_options={"CalibMaxIntermediateOutputs": _flush_every(len(feeds))},
     )  # fmt: skip
 
 
