@@ -24,6 +24,7 @@ checkpoint.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -44,6 +45,7 @@ from hat.quantization.observer_selection import (
 )
 from hat.quantization.prepare import is_prepared
 from hat.registry import OBJECT_REGISTRY
+from hat.utils.distributed import get_world_size, is_dist_initialized
 
 __all__ = ["Calibrator", "CalibrationBatches"]
 
@@ -196,8 +198,6 @@ class Calibrator(LoopBase):
     def _select_observer(self) -> None:
         """Observe the batches again with every other candidate, compare the candidates'
         outputs with the float outputs and keep the closest (module doc)."""
-        import time
-
         started = time.perf_counter()
         candidates = self.observer_candidates or []
         states = [save_activation_state(self.model)]  # candidate 0: the main pass
@@ -219,13 +219,9 @@ class Calibrator(LoopBase):
                 set_fake_quantize(self.model, FakeQuantState.VALIDATION)
                 errors[i] += output_error(self._forward(step, batch), reference)
         errors /= self.selection_batches
-        from hat.utils.distributed import get_world_size, is_dist_initialized
-
         if is_dist_initialized() and get_world_size() > 1:
-            import torch.distributed as dist
-
             errors = errors.to(self.device)
-            dist.all_reduce(errors)  # every rank keeps the same candidate
+            torch.distributed.all_reduce(errors)  # every rank keeps the same candidate
             errors = errors.cpu() / get_world_size()
         best = int(torch.argmin(errors))
         restore_activation_state(self.model, states[best])
