@@ -96,8 +96,11 @@ def _to_onnx_model(rec: tracing.GraphRecorder, inputs, outputs, opset: int):
                 n.op_type, n.inputs, n.outputs, name=n.name, domain=n.domain, **n.attrs
             )
         )
+    nodes, needed = _live_nodes(nodes, [o.name for o in outputs])
     inits = []
     for name, arr in rec.initializers.items():
+        if name not in needed:
+            continue
         if isinstance(arr, np.ndarray):
             inits.append(numpy_helper.from_array(arr, name))
         else:  # a TensorProto spliced from a float island
@@ -111,6 +114,18 @@ def _to_onnx_model(rec: tracing.GraphRecorder, inputs, outputs, opset: int):
     model.ir_version = IR_VERSION
     onnx.checker.check_model(model)
     return model
+
+
+def _live_nodes(nodes: list, outputs: list[str]) -> tuple[list, set[str]]:
+    """The nodes the graph outputs depend on (in order) and every value name they read: what
+    the model computed but no output uses (e.g. training-only auxiliary heads) is dropped."""
+    needed = set(outputs)
+    live = []
+    for node in reversed(nodes):
+        if any(o in needed for o in node.output):
+            live.append(node)
+            needed.update(i for i in node.input if i)
+    return live[::-1], needed
 
 
 def _value_info(name: str, t: torch.Tensor):

@@ -44,6 +44,16 @@ _FLOAT_ARITH = {
     "neg": "Neg",
     "__neg__": "Neg",
 }
+# comparisons and logical negation of the glue code (e.g. a 0/1 float mask input -> bool)
+_LOGIC_OPS = {
+    "gt": "Greater",
+    "__gt__": "Greater",
+    "lt": "Less",
+    "__lt__": "Less",
+    "__invert__": "Not",
+    "bitwise_not": "Not",
+    "logical_not": "Not",
+}
 _FLOAT_FNS = ("sigmoid", "softmax", "interpolate", "tanh", "exp")
 
 
@@ -277,6 +287,22 @@ def _emit_float_arith(rec: tracing.GraphRecorder, name: str, args: tuple) -> str
     return rec.node1(op, names, op.lower())
 
 
+def _emit_logic(rec: tracing.GraphRecorder, name: str, args: tuple) -> str:
+    op = _LOGIC_OPS[name]
+    if op == "Not":
+        if args[0].dtype != torch.bool:
+            raise QTensorOpError(f"export: '{name}' is supported on bool tensors only")
+        return rec.node1("Not", [args[0].trace_name], "not")
+    a, b = args[:2]
+    if not (isinstance(a, torch.Tensor) and getattr(a, "trace_name", None)):
+        raise QTensorOpError(f"export: '{name}' needs the traced tensor first")
+    if isinstance(b, torch.Tensor) and getattr(b, "trace_name", None):
+        other = b.trace_name
+    else:
+        other = rec.const(np.asarray(b, dtype=np.float32 if a.is_floating_point() else None), "c")
+    return rec.node1(op, [a.trace_name, other], op.lower())
+
+
 def _emit_float_fn(
     rec: tracing.GraphRecorder, name: str, args: tuple, kwargs: dict, out: torch.Tensor
 ) -> str:
@@ -312,6 +338,8 @@ def emit_float_op(
     traced model inputs; returns the name of its output ``out``."""
     if name in _FLOAT_ARITH:
         return _emit_float_arith(rec, name, args)
+    if name in _LOGIC_OPS:
+        return _emit_logic(rec, name, args)
     if name in _FLOAT_FNS:
         return _emit_float_fn(rec, name, args, kwargs, out)
     if name in ("float",) and out.dtype == torch.float32:

@@ -286,6 +286,28 @@ class Motr(nn.Module):
             )  # fmt: skip
         return results
 
+    # -- quantization ----------------------------------------------------------------------------
+    def fuse_model(self) -> None:
+        """Delegates to the backbone (the quantizer does the actual Conv-BN fusion)."""
+        if hasattr(self.backbone, "fuse_model"):
+            self.backbone.fuse_model()
+
+    def set_qconfig(self) -> None:
+        """HAT's default qconfig on the image-to-predictions path, then the backbone's and
+        head's own overrides. The query interaction module stays float here (it runs between
+        frames, as the second deployed graph: ``MotrQim``), so do the criterion, the
+        post-processing and the runtime tracker."""
+        from hat.quantization import default_set_qconfig
+
+        default_set_qconfig(self)
+        self.head.qconfig = self.qconfig
+        for m in (self.backbone, self.head):
+            if hasattr(m, "set_qconfig"):
+                m.set_qconfig()
+        for part in (self.track_embed, self.criterion, self.post_process):
+            if isinstance(part, nn.Module):
+                part.qconfig = None
+
     def deploy_forward(
         self,
         img: torch.Tensor,

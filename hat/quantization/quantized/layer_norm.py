@@ -32,7 +32,38 @@ from hat.quantization.quantized.base import (
 )
 from hat.quantization.quantized.intops import quantize
 
-__all__ = ["IntLayerNorm"]
+__all__ = ["IntLayerNorm", "emit_normalise", "normalise_centred"]
+
+
+def normalise_centred(
+    d: torch.Tensor, inv_n: torch.Tensor, eps_codes: torch.Tensor
+) -> torch.Tensor:
+    """Float32 ``(d - m) / sqrt(v + eps_codes)`` over the last dimension of the int32 codes
+    ``d`` (relative to their zero point), with ``m``, ``v`` from the exact int32 sums (the
+    module doc's sequence; ``inv_n`` is ``float32(1 / n)``)."""
+    s1 = d.sum(-1, keepdim=True, dtype=torch.int32)
+    s2 = (d * d).sum(-1, keepdim=True, dtype=torch.int32)
+    m = s1.float() * inv_n
+    v = s2.float() * inv_n - m * m
+    v = torch.clamp_min(v, 0.0)
+    return (d.float() - m) / torch.sqrt(v + eps_codes)
+
+
+def emit_normalise(rec, d: str, inv_n: torch.Tensor, eps_codes: torch.Tensor) -> str:
+    """ONNX nodes of :func:`normalise_centred` on the int32 tensor named ``d``; returns the
+    name of the float32 result."""
+    axes = rec.const(np.array([-1], np.int64), "axes")
+    s1 = rec.node1("ReduceSum", [d, axes], "s1", keepdims=1)
+    sq = rec.node1("Mul", [d, d], "d2")
+    s2 = rec.node1("ReduceSum", [sq, axes], "s2", keepdims=1)
+    inv = rec.const(inv_n.numpy(), "inv_n", np.float32)
+    m = rec.node1("Mul", [rec.node1("Cast", [s1], "s1_f", to=1), inv], "mean")
+    e2 = rec.node1("Mul", [rec.node1("Cast", [s2], "s2_f", to=1), inv], "mean_sq")
+    v = rec.node1("Sub", [e2, rec.node1("Mul", [m, m], "mean2")], "var_raw")
+    v = rec.node1("Max", [v, rec.const(np.float32(0.0), "zero", np.float32)], "var")
+    den = rec.node1("Sqrt", [rec.node1("Add", [v, rec.const(eps_codes.numpy(), "eps")], "v_eps")])
+    df = rec.node1("Cast", [d], "d_f", to=1)
+    return rec.node1("Div", [rec.node1("Sub", [df, m], "centred"), den], "normed")
 
 
 class IntLayerNorm(IntModule):
@@ -67,12 +98,7 @@ class IntLayerNorm(IntModule):
 
     def _normalise(self, d: torch.Tensor) -> torch.Tensor:
         """Float32 ``y`` from the int32 differences ``d`` (the module doc's sequence)."""
-        s1 = d.sum(-1, keepdim=True, dtype=torch.int32)
-        s2 = (d * d).sum(-1, keepdim=True, dtype=torch.int32)
-        m = s1.float() * self.inv_channels
-        v = s2.float() * self.inv_channels - m * m
-        v = torch.clamp_min(v, 0.0)
-        y = (d.float() - m) / torch.sqrt(v + self.eps_codes)
+        y = normalise_centred(d, self.inv_channels, self.eps_codes)
         return y * self.gamma + self.beta
 
     def forward(self, x: QTensor) -> QTensor:
@@ -95,20 +121,7 @@ class IntLayerNorm(IntModule):
         def export(rec) -> None:
             i32 = rec.node1("Cast", [self._name(x)], "codes", to=6)
             d_ = rec.node1("Sub", [i32, rec.const(np.array(zp, np.int32), "zp")], "d")
-            axes = rec.const(np.array([-1], np.int64), "axes")
-            s1 = rec.node1("ReduceSum", [d_, axes], "s1", keepdims=1)
-            sq = rec.node1("Mul", [d_, d_], "d2")
-            s2 = rec.node1("ReduceSum", [sq, axes], "s2", keepdims=1)
-            inv = rec.const(self.inv_channels.numpy(), "inv_c", np.float32)
-            m = rec.node1("Mul", [rec.node1("Cast", [s1], "s1_f", to=1), inv], "mean")
-            e2 = rec.node1("Mul", [rec.node1("Cast", [s2], "s2_f", to=1), inv], "mean_sq")
-            v = rec.node1("Sub", [e2, rec.node1("Mul", [m, m], "mean2")], "var_raw")
-            v = rec.node1("Max", [v, rec.const(np.float32(0.0), "zero", np.float32)], "var")
-            den = rec.node1(
-                "Sqrt", [rec.node1("Add", [v, rec.const(self.eps_codes.numpy(), "eps")], "v_eps")]
-            )
-            df = rec.node1("Cast", [d_], "d_f", to=1)
-            y = rec.node1("Div", [rec.node1("Sub", [df, m], "centred"), den], "normed")
+            y = emit_normalise(rec, d_, self.inv_channels, self.eps_codes)
             y = rec.node1("Mul", [y, rec.const(self.gamma.numpy(), "gamma")], "scaled")
             y = rec.node1("Add", [y, rec.const(self.beta.numpy(), "beta")], "shifted")
             self._q_out(rec, y, out)

@@ -2,7 +2,10 @@
 
 Sigmoid: ``table[q - qmin] = Q_out(sigmoid(DQ_in(q)))`` for every input code (256 entries for
 8-bit inputs, 65536 for int16), computed once at convert in float32; the integer model is a
-gather. ORT fuses DQ -> Sigmoid -> Q into ``QLinearSigmoid`` (itself a 256-entry table).
+gather. 8-bit: exported as DQ -> Sigmoid -> Q, which ORT fuses into ``QLinearSigmoid`` (itself
+a 256-entry table). Other input types (int16) are exported as the table itself: ``Gather(table,
+Cast(q, int32) - qmin)``, an integer lookup ORT computes bit for bit (its float Sigmoid is an
+approximation that differs from torch's in the last bits).
 
 Softmax: with ``d = q - max(q)`` along ``dim`` (an integer in ``[-(qmax-qmin), 0]``), ``e =
 exp_table[d]`` where ``exp_table[d] = float32(exp(d * s_in))``; ``y = Q_out(e / sum(e))`` with
@@ -55,12 +58,17 @@ class _IntLUT(IntModule):
             raise RuntimeError(f"{type(self).__name__}: input qparams differ from calibration")
 
     kernel = ""
+    table_export = False  # non-8-bit inputs exported as a Gather on the module's table
 
     def deployment(self, inputs, output) -> Deployment:
         if not is_quantized(inputs[0]):
             return super().deployment(inputs, output)
         if eight_bit(inputs[0], output):
             return Deployment(INTEGER, self.kernel)
+        if self.table_export:
+            return Deployment(
+                INTEGER, f"{self.in_qdtype.name} -> {self.out_qdtype.name}: Gather on the table"
+            )
         op = self.kernel.removeprefix("QLinear")
         return Deployment(
             FLOAT_ISLAND,
@@ -77,6 +85,7 @@ class IntSigmoid(_IntLUT):
     """Sigmoid as a lookup table over all input codes."""
 
     kernel = "QLinearSigmoid"
+    table_export = True
 
     def __init__(self, qat: nn.Module) -> None:
         super().__init__(qat)
@@ -97,8 +106,15 @@ class IntSigmoid(_IntLUT):
         out = self._wrap(self.table[idx])
 
         def export(rec) -> None:
-            y = rec.node1("Sigmoid", [self._dq(rec, x, "x")], "sigmoid")
-            self._q_out(rec, y, out)
+            if eight_bit(x, out):
+                y = rec.node1("Sigmoid", [self._dq(rec, x, "x")], "sigmoid")
+                self._q_out(rec, y, out)
+                return
+            i32 = rec.node1("Cast", [self._name(x)], "codes", to=6)
+            qmin = rec.const(np.array(self.in_qdtype.qmin, np.int32), "qmin")
+            idx = rec.node1("Sub", [i32, qmin], "index")
+            table = rec.const(self.table.numpy(), "sigmoid_table")
+            out.trace_name = rec.node1("Gather", [table, idx], "sigmoid_q", axis=0)
 
         self._emit(export)
         return out

@@ -14,10 +14,17 @@ __all__ = ["IntQuantStub", "IntDeQuantStub"]
 
 
 class IntQuantStub(IntModule):
-    """``q = saturate(round_half_even(x / scale) + zero_point)`` (ONNX QuantizeLinear)."""
+    """``q = saturate(round_half_even(x / scale) + zero_point)`` (ONNX QuantizeLinear).
+
+    A float input that does not derive from the model inputs (a constant of the graph, e.g. a
+    positional embedding computed from parameters and shapes) is exported as its integer
+    codes, an initializer."""
 
     def deployment(self, inputs, output) -> Deployment:
-        return Deployment(DATA_MOVEMENT, "QuantizeLinear: the float model input enters here")
+        return Deployment(
+            DATA_MOVEMENT,
+            "QuantizeLinear: a float model input enters here (a graph constant: its codes)",
+        )
 
     def __init__(self, out_scale, out_zero_point, out_qdtype) -> None:
         super().__init__()
@@ -37,8 +44,12 @@ class IntQuantStub(IntModule):
         out = self._wrap(quantize(plain(x), self.out_scale, self.out_zp, self.out_qdtype))
         if tracing.is_tracing():
             if name is None:
-                raise RuntimeError("export: QuantStub input is not a traced model input")
-            self._emit(lambda rec: self._q_out(rec, name, out))
+                # not derived from a traced model input (those propagate their tracing): a
+                # constant of the graph, stored as its codes
+                codes = plain(out).detach().cpu().numpy()
+                self._emit(lambda rec: setattr(out, "trace_name", rec.const(codes, "const_q")))
+            else:
+                self._emit(lambda rec: self._q_out(rec, name, out))
         return out
 
 

@@ -189,3 +189,29 @@ def test_box_reference_points_and_shape_checks() -> None:
         attn(query, boxes, src, spatial_shapes, None, torch.zeros(2, 20))
     with pytest.raises(ValueError, match="divisible"):
         MultiScaleDeformableAttention(10, n_heads=3)
+
+
+def test_single_point_path_equals_the_general_sampling() -> None:
+    """One level and one point (MOTR's setting) samples through a one-view IpmSample at pixel
+    coordinates; values and gradients equal the general grid_sample path."""
+    torch.manual_seed(3)
+    attn = MultiScaleDeformableAttention(16, n_levels=1, n_heads=4, n_points=1)
+    assert attn.single_point
+    with torch.no_grad():
+        attn.sampling_offsets.weight.normal_(0, 0.5)  # offsets of a few pixels, some outside
+    h, w, lq = 5, 7, 9
+    query = torch.randn(2, lq, 16)
+    src = torch.randn(2, h * w, 16, requires_grad=True)
+    ref = torch.rand(2, lq, 1, 2) * 1.2 - 0.1
+    shapes = torch.tensor([[h, w]])
+    out = attn(query, ref, src, shapes)
+
+    value = attn.value_proj(src).view(2, h * w, 4, 4)
+    offsets = attn.sampling_offsets(query).view(2, lq, 4, 1, 1, 2)
+    locations = ref[:, :, None, :, None, :] + offsets / torch.tensor([w, h])
+    weights = torch.ones(2, lq, 4, 1, 1)
+    expected = attn.output_proj(ms_deform_attn_sample(value, shapes, locations, weights))
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    (g1,) = torch.autograd.grad(out.square().sum(), src)
+    (g2,) = torch.autograd.grad(expected.square().sum(), src)
+    torch.testing.assert_close(g1, g2, atol=1e-4, rtol=1e-4)

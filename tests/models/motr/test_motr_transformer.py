@@ -61,7 +61,7 @@ def _feat(b: int = 2) -> torch.Tensor:
 
 
 def test_head_output_shapes_from_config() -> None:
-    head = _head()
+    head = _head().train()  # the auxiliary outputs are computed in training only
     query_pos, ref_pts, query_mask = _queries(head, 2, NUM_TRACK)
     query_mask[0, -1] = False
     out = head(_feat(), query_pos, ref_pts, query_mask, NUM_DETECT)
@@ -81,7 +81,7 @@ def test_default_config_builds_and_runs() -> None:
     torch.manual_seed(0)
     head = build_from_registry(
         dict(type="MotrHead", transformer=dict(type="MotrDeformableTransformer"), num_queries=4)
-    )
+    ).train()
     assert isinstance(head.transformer, MotrDeformableTransformer)
     assert head.hidden_dim == 256 and head.transformer.num_decoder_layers == 6
     det_pos, det_ref = head.init_queries()
@@ -105,7 +105,7 @@ def test_default_config_builds_and_runs() -> None:
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_invalid_slots_do_not_influence_valid_ones(dtype: torch.dtype) -> None:
-    head = _head().to(dtype)
+    head = _head().to(dtype).train()  # train mode: the auxiliary outputs too
     feat = _feat().to(dtype)
     query_pos, ref_pts, query_mask = _queries(head, 2, NUM_TRACK, dtype=dtype)
     atol = 1e-5 if dtype == torch.float32 else 1e-12
@@ -167,19 +167,24 @@ def test_box_refinement_chains_the_reference_points() -> None:
     query_pos, ref_pts = torch.randn(2, 6, 2 * D), torch.randn(2, 6, 2)
     with torch.no_grad():
         hs, refs = transformer([src], None, [pos], query_pos, ref_pts, bbox_embed=bbox_embed)
-    assert hs.shape == (3, 2, 6, D) and refs.shape == (3, 2, 6, 2)
-    torch.testing.assert_close(refs[0], ref_pts.sigmoid())
+    assert len(hs) == len(refs) == 3
+    assert all(h.shape == (2, 6, D) for h in hs) and all(r.shape == (2, 6, 2) for r in refs)
+    torch.testing.assert_close(refs[0], ref_pts, atol=0, rtol=0)  # logits
     for lvl in range(2):
         delta = bbox_embed[lvl](hs[lvl])[..., :2]
-        torch.testing.assert_close(refs[lvl + 1], (delta + inverse_sigmoid(refs[lvl])).sigmoid())
+        torch.testing.assert_close(refs[lvl + 1], delta + refs[lvl], atol=0, rtol=0)
+        # Deformable DETR's refinement in sigmoid space, where inverse_sigmoid does not clamp
+        torch.testing.assert_close(
+            refs[lvl + 1].sigmoid(), (delta + inverse_sigmoid(refs[lvl].sigmoid())).sigmoid()
+        )
     # without refinement every layer uses the initial reference points
     with torch.no_grad():
         _, refs = transformer([src], None, [pos], query_pos, ref_pts)
-    torch.testing.assert_close(refs, ref_pts.sigmoid()[None].expand(3, -1, -1, -1))
+    assert all(torch.equal(r, ref_pts) for r in refs)
 
 
 def test_box_refine_keeps_boxes_inside_the_image() -> None:
-    head = _head()
+    head = _head().train()
     with torch.no_grad():
         for bbox in head.bbox_embed:
             bbox.layers[-1].weight.normal_(std=0.5)
@@ -259,8 +264,8 @@ def test_multi_head_attention_matches_hand_computation() -> None:
                     want[b, i, sl] += math.exp(scores[j] - top) / z * vp[b, j, sl]
     want = attn.out_proj(want)
     torch.testing.assert_close(out[0], want[0], atol=1e-12, rtol=0)
-    # a batch element with every key masked gives exactly zero, not NaN
-    assert torch.equal(out[1], torch.zeros_like(out[1]))
+    # a batch element with every key masked attends to nothing (no NaN): out_proj's bias
+    assert torch.equal(out[1], attn.out_proj.bias.detach().expand(3, d))
     # no mask is plain softmax(QK^T / sqrt(dh)) V per head
     out = attn(q, k, v)
     s = qp.view(2, 3, heads, dh).transpose(1, 2) @ kp.view(2, 5, heads, dh).permute(0, 2, 3, 1)

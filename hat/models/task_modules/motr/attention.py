@@ -1,11 +1,24 @@
-"""Batch-first multi-head attention built from explicit Linear layers, matmuls and a softmax."""
+"""Batch-first multi-head attention built from explicit Linear layers, matmuls and a softmax.
+
+Every op that needs its own output scale when quantized is a module (``hat.nn.MulScalar``,
+``hat.nn.MatMul``, ``hat.nn.MaskedSoftmax``, also without a mask: one softmax module per
+attention), so ``prepare_qat`` swaps them for their QAT
+counterparts and the attention runs on integer kernels once converted.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-__all__ = ["MultiHeadAttention"]
+import hat.nn as hnn
+
+__all__ = ["MultiHeadAttention", "maybe_dropout"]
+
+
+def maybe_dropout(p: float) -> nn.Module:
+    """``nn.Dropout(p)``, or an identity when ``p == 0`` (nothing to quantize or trace)."""
+    return nn.Dropout(p) if float(p) > 0.0 else nn.Identity()
 
 
 class MultiHeadAttention(nn.Module):
@@ -19,7 +32,9 @@ class MultiHeadAttention(nn.Module):
 
     ``forward(query (B, Lq, C), key (B, Lk, C), value (B, Lk, C), key_padding_mask (B, Lk)
     bool or None) -> (B, Lq, C)``. Keys where ``key_padding_mask`` is True get exactly zero
-    weight; a batch element whose keys are all masked gets an all-zero output.
+    weight. A batch element whose keys are all masked attends to nothing: its output is
+    ``out_proj``'s bias (finite; MOTR only produces it at invalid track slots, which no valid
+    query reads).
     """
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True) -> None:
@@ -34,12 +49,15 @@ class MultiHeadAttention(nn.Module):
         self.k_proj = nn.Linear(d_model, d_model, bias=bias)
         self.v_proj = nn.Linear(d_model, d_model, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.softmax = nn.Softmax(dim=-1)
-        self.dropout = nn.Dropout(dropout)
+        self.scale_q = hnn.MulScalar(self.scale)
+        self.qk_matmul = hnn.MatMul()
+        self.masked_softmax = hnn.MaskedSoftmax()
+        self.av_matmul = hnn.MatMul()
+        self.dropout = maybe_dropout(dropout)
 
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape
-        return x.view(b, n, self.n_heads, self.head_dim).transpose(1, 2)
+        return x.reshape(b, n, self.n_heads, self.head_dim).transpose(1, 2)
 
     def forward(
         self,
@@ -58,6 +76,7 @@ class MultiHeadAttention(nn.Module):
                 f"got {tuple(key.shape)} and {tuple(value.shape)}"
             )
         b, lq, _ = query.shape
+        lk = key.shape[1]
         if key_padding_mask is not None and (
             key_padding_mask.shape != key.shape[:2] or key_padding_mask.dtype != torch.bool
         ):
@@ -65,20 +84,14 @@ class MultiHeadAttention(nn.Module):
                 f"{name}: key_padding_mask must be bool {tuple(key.shape[:2])}, "
                 f"got {key_padding_mask.dtype} {tuple(key_padding_mask.shape)}"
             )
-        q = self._split_heads(self.q_proj(query)) * self.scale
+        q = self.scale_q(self._split_heads(self.q_proj(query)))
         k = self._split_heads(self.k_proj(key))
         v = self._split_heads(self.v_proj(value))
-        scores = torch.matmul(q, k.transpose(-2, -1))  # (B, heads, Lq, Lk)
-        if key_padding_mask is not None:
-            masked = key_padding_mask[:, None, None, :]
-            scores = scores.masked_fill(masked, torch.finfo(scores.dtype).min)
-        attn = self.softmax(scores)
-        if key_padding_mask is not None:
-            # exact zeros at masked keys, and all-zero rows where every key is masked
-            attn = attn * (~masked).to(attn.dtype)
-        out = torch.matmul(self.dropout(attn), v)  # (B, heads, Lq, dh)
-        out = self.out_proj(out.transpose(1, 2).reshape(b, lq, self.d_model))
-        if key_padding_mask is not None:
-            any_key = (~key_padding_mask).any(-1)
-            out = out * any_key[:, None, None].to(out.dtype)
-        return out
+        scores = self.qk_matmul(q, k.transpose(-2, -1))  # (B, heads, Lq, Lk)
+        if key_padding_mask is None:
+            keep = torch.ones(b, 1, 1, lk, dtype=torch.bool, device=scores.device)
+        else:
+            keep = (~key_padding_mask).reshape(b, 1, 1, lk)
+        attn = self.masked_softmax(scores, keep)
+        out = self.av_matmul(self.dropout(attn), v)  # (B, heads, Lq, dh)
+        return self.out_proj(out.transpose(1, 2).reshape(b, lq, self.d_model))

@@ -13,6 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import hat.nn as hnn
+from hat.models.view_transformers.ipm_sample import IpmSample
+
 __all__ = ["MultiScaleDeformableAttention", "ms_deform_attn_sample"]
 
 
@@ -122,7 +125,15 @@ class MultiScaleDeformableAttention(nn.Module):
         self.attention_weights = nn.Linear(d_model, n_heads * n_levels * n_points)
         self.value_proj = nn.Linear(d_model, d_model)
         self.output_proj = nn.Linear(d_model, d_model)
-        self.softmax = nn.Softmax(dim=-1)
+        # one level, one point: the softmax over a single weight is exactly 1 (no softmax; the
+        # attention_weights Linear is kept for checkpoint compatibility but unused) and the
+        # sampling is a single-view IpmSample (integer bilinear sampling once quantized)
+        self.single_point = n_levels == 1 and n_points == 1
+        if not self.single_point:
+            self.softmax = nn.Softmax(dim=-1)
+        else:
+            self.offset_dequant = hnn.DeQuantStub()
+            self.sampler = IpmSample(num_views=1)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -216,6 +227,8 @@ class MultiScaleDeformableAttention(nn.Module):
         b, lq, _ = query.shape
         s = input_flatten.shape[1]
         heads, levels, points = self.n_heads, self.n_levels, self.n_points
+        if self.single_point and reference_points.shape[-1] == 2 and input_padding_mask is None:
+            return self._forward_single_point(query, reference_points, input_flatten, spatial_shapes)
 
         value = self.value_proj(input_flatten)
         if input_padding_mask is not None:
@@ -239,4 +252,31 @@ class MultiScaleDeformableAttention(nn.Module):
                 + offsets / points * reference_points[:, :, None, :, None, 2:] * 0.5
             )
         out = ms_deform_attn_sample(value, spatial_shapes, locations, weights)
+        return self.output_proj(out)
+
+    def _forward_single_point(
+        self,
+        query: torch.Tensor,
+        reference_points: torch.Tensor,
+        input_flatten: torch.Tensor,
+        spatial_shapes: torch.Tensor,
+    ) -> torch.Tensor:
+        """One level, one point per head, 2-d references: each head samples the value map at
+        ``reference * (W, H) - 0.5 + offset`` (feature pixels, centres at integers).
+
+        The only float arithmetic is that point computation (after ``offset_dequant``);
+        quantized, :class:`IpmSample` rounds the points to its int16 grid and samples the
+        integer value map."""
+        b, lq, _ = query.shape
+        heads, dh = self.n_heads, self.d_model // self.n_heads
+        h, w = (int(v) for v in spatial_shapes[0].tolist())
+        value = self.value_proj(input_flatten)  # (B, H*W, C)
+        value = value.reshape(b, h, w, heads, dh).permute(0, 3, 4, 1, 2).reshape(b * heads, dh, h, w)
+        offsets = self.offset_dequant(self.sampling_offsets(query)).reshape(b, lq, heads, 2)
+        size = torch.tensor([w, h], dtype=torch.float32, device=query.device)
+        base = reference_points[:, :, 0, :] * size - 0.5  # (B, Lq, 2) pixel coordinates
+        pts = base.reshape(b, lq, 1, 2) + offsets  # (B, Lq, heads, 2)
+        pts = pts.permute(0, 2, 1, 3).reshape(b * heads, lq, 1, 2)
+        out = self.sampler(value, pts)  # (B*heads, dh, Lq, 1)
+        out = out.reshape(b, heads * dh, lq).transpose(1, 2)
         return self.output_proj(out)

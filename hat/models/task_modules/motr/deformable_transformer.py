@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from hat.models.task_modules.motr.attention import MultiHeadAttention
-from hat.models.task_modules.motr.box_ops import inverse_sigmoid
+import hat.nn as hnn
+from hat.models.task_modules.motr.attention import MultiHeadAttention, maybe_dropout
 from hat.models.task_modules.motr.deformable_attention import MultiScaleDeformableAttention
 from hat.registry import OBJECT_REGISTRY
 
@@ -47,14 +47,15 @@ class _FFN(nn.Module):
         super().__init__()
         self.linear1 = nn.Linear(d_model, d_ffn)
         self.activation = _activation(activation)
-        self.dropout1 = nn.Dropout(dropout)
+        self.dropout1 = maybe_dropout(dropout)
         self.linear2 = nn.Linear(d_ffn, d_model)
-        self.dropout2 = nn.Dropout(dropout)
+        self.dropout2 = maybe_dropout(dropout)
+        self.res_add = hnn.Add()
         self.norm = nn.LayerNorm(d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.linear2(self.dropout1(self.activation(self.linear1(x))))
-        return self.norm(x + self.dropout2(y))
+        return self.norm(self.res_add(x, self.dropout2(y)))
 
 
 class DeformableTransformerEncoderLayer(nn.Module):
@@ -72,7 +73,9 @@ class DeformableTransformerEncoderLayer(nn.Module):
     ) -> None:
         super().__init__()
         self.self_attn = MultiScaleDeformableAttention(d_model, n_levels, n_heads, n_points)
-        self.dropout1 = nn.Dropout(dropout)
+        self.pos_add = hnn.Add()
+        self.dropout1 = maybe_dropout(dropout)
+        self.res_add = hnn.Add()
         self.norm1 = nn.LayerNorm(d_model)
         self.ffn = _FFN(d_model, d_ffn, dropout, activation)
 
@@ -87,9 +90,14 @@ class DeformableTransformerEncoderLayer(nn.Module):
     ) -> torch.Tensor:
         """``src``, ``pos`` ``(B, S, C)``; ``reference_points`` ``(B, S, L, 2)``."""
         src2 = self.self_attn(
-            src + pos, reference_points, src, spatial_shapes, level_start_index, padding_mask
+            self.pos_add(src, pos),
+            reference_points,
+            src,
+            spatial_shapes,
+            level_start_index,
+            padding_mask,
         )
-        src = self.norm1(src + self.dropout1(src2))
+        src = self.norm1(self.res_add(src, self.dropout1(src2)))
         return self.ffn(src)
 
 
@@ -166,17 +174,24 @@ class DeformableTransformerDecoderLayer(nn.Module):
     ) -> None:
         super().__init__()
         self.cross_attn = MultiScaleDeformableAttention(d_model, n_levels, n_heads, n_points)
-        self.dropout1 = nn.Dropout(dropout)
+        self.cross_pos_add = hnn.Add()
+        self.dropout1 = maybe_dropout(dropout)
+        self.cross_res_add = hnn.Add()
         self.norm1 = nn.LayerNorm(d_model)
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout=dropout)
-        self.dropout2 = nn.Dropout(dropout)
+        self.self_pos_add = hnn.Add()
+        self.dropout2 = maybe_dropout(dropout)
+        self.self_res_add = hnn.Add()
         self.norm2 = nn.LayerNorm(d_model)
         self.ffn = _FFN(d_model, d_ffn, dropout, activation)
         self.extra_track_attn = extra_track_attn
         if extra_track_attn:
             self.update_attn = MultiHeadAttention(d_model, n_heads, dropout=dropout)
-            self.dropout5 = nn.Dropout(dropout)
+            self.track_pos_add = hnn.Add()
+            self.dropout5 = maybe_dropout(dropout)
+            self.track_res_add = hnn.Add()
             self.norm4 = nn.LayerNorm(d_model)
+            self.track_cat = hnn.Concat(dim=1)
 
     def _forward_track_attn(
         self,
@@ -188,11 +203,11 @@ class DeformableTransformerDecoderLayer(nn.Module):
         if not self.extra_track_attn or tgt.shape[1] <= num_detect:
             return tgt
         track = tgt[:, num_detect:]
-        q = track + query_pos[:, num_detect:]
+        q = self.track_pos_add(track, query_pos[:, num_detect:])
         mask = None if query_mask is None else ~query_mask[:, num_detect:]
         track2 = self.update_attn(q, q, track, key_padding_mask=mask)
-        track = self.norm4(track + self.dropout5(track2))
-        return torch.cat([tgt[:, :num_detect], track], dim=1)
+        track = self.norm4(self.track_res_add(track, self.dropout5(track2)))
+        return self.track_cat([tgt[:, :num_detect], track])
 
     def forward(
         self,
@@ -209,33 +224,38 @@ class DeformableTransformerDecoderLayer(nn.Module):
         """``tgt``, ``query_pos`` ``(B, Nq, C)``; ``reference_points`` ``(B, Nq, L, 2)``;
         ``src`` ``(B, S, C)`` -> ``(B, Nq, C)``."""
         tgt = self._forward_track_attn(tgt, query_pos, query_mask, num_detect)
-        q = tgt + query_pos
+        q = self.self_pos_add(tgt, query_pos)
         mask = None if query_mask is None else ~query_mask
         tgt2 = self.self_attn(q, q, tgt, key_padding_mask=mask)
-        tgt = self.norm2(tgt + self.dropout2(tgt2))
+        tgt = self.norm2(self.self_res_add(tgt, self.dropout2(tgt2)))
         tgt2 = self.cross_attn(
-            tgt + query_pos,
+            self.cross_pos_add(tgt, query_pos),
             reference_points,
             src,
             spatial_shapes,
             level_start_index,
             src_padding_mask,
         )
-        tgt = self.norm1(tgt + self.dropout1(tgt2))
+        tgt = self.norm1(self.cross_res_add(tgt, self.dropout1(tgt2)))
         return self.ffn(tgt)
 
 
 class DeformableTransformerDecoder(nn.Module):
     """A stack of decoder layers with optional iterative reference-point refinement.
 
-    ``forward`` returns ``(hs, references)``: ``hs`` ``(n, B, Nq, C)`` the outputs of every
-    layer (``n = num_layers``) or of the last one only (``n = 1``, without
-    ``return_intermediate``); ``references`` ``(n, B, Nq, 2)`` in ``[0, 1]``, the reference
-    points each of those layers used (the first one is the input, kept in the graph).
+    ``forward`` returns ``(hs, reference_logits)``, two lists of ``n`` tensors: ``hs`` the
+    ``(B, Nq, C)`` outputs of every layer (``n = num_layers``) or of the last one only
+    (``n = 1``, without ``return_intermediate``); ``reference_logits`` ``(B, Nq, 2)``, the
+    reference points each
+    of those layers used, as logits (layer ``l`` samples around ``sigmoid(logit_l)``; the first
+    one is the input, kept in the graph).
 
     With ``bbox_embed`` (one module per layer, mapping ``(..., C)`` to ``(..., 4)`` box logit
-    deltas) the reference of layer ``l + 1`` is ``sigmoid(delta_l[..., :2] +
-    inverse_sigmoid(ref_l))``, detached (Deformable DETR's box refinement, reference kept 2-d).
+    deltas) the reference of layer ``l + 1`` is ``logit_l + delta_l[..., :2]``, detached:
+    Deformable DETR's box refinement ``sigmoid(delta + inverse_sigmoid(sigmoid(logit_l)))``
+    kept in logit space (equal wherever ``inverse_sigmoid``'s clamp at ``1e-5`` is inactive,
+    i.e. ``|logit| < 11.5``), so the quantized model needs no inverse-sigmoid table: the
+    chain is an int16 add and one int16 sigmoid table per layer.
     """
 
     def __init__(
@@ -248,6 +268,14 @@ class DeformableTransformerDecoder(nn.Module):
         self.layers = _clones(decoder_layer, num_layers)
         self.num_layers = num_layers
         self.return_intermediate = return_intermediate
+        self.ref_sigmoid = nn.ModuleList(nn.Sigmoid() for _ in range(num_layers))
+        self.ref_dequant = nn.ModuleList(hnn.DeQuantStub() for _ in range(num_layers))
+        self.delta_quant = nn.ModuleList(hnn.QuantStub() for _ in range(num_layers - 1))
+        self.ref_add = nn.ModuleList(hnn.Add() for _ in range(num_layers - 1))
+
+    def reference_modules(self) -> list[nn.Module]:
+        """The modules on the reference-logit chain (int16 activations when quantized)."""
+        return [*self.ref_sigmoid, *self.delta_quant, *self.ref_add]
 
     def forward(
         self,
@@ -262,20 +290,23 @@ class DeformableTransformerDecoder(nn.Module):
         query_mask: torch.Tensor | None = None,
         num_detect: int = 0,
         bbox_embed: Sequence[nn.Module] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decode ``tgt`` ``(B, Nq, C)`` around ``reference_points`` ``(B, Nq, 2)`` in [0, 1]."""
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Decode ``tgt`` ``(B, Nq, C)`` around the reference points whose logits are
+        ``reference_points`` ``(B, Nq, 2)``."""
         if reference_points.dim() != 3 or reference_points.shape[-1] != 2:
             raise ValueError(
-                f"reference_points must be (B, Nq, 2), got {tuple(reference_points.shape)}"
+                f"reference_points must be (B, Nq, 2) logits, got {tuple(reference_points.shape)}"
             )
         if bbox_embed is not None and len(bbox_embed) != self.num_layers:
             raise ValueError(
                 f"bbox_embed has {len(bbox_embed)} modules, the decoder {self.num_layers} layers"
             )
         output = tgt
+        logits = reference_points
         outputs, references = [], []
         for lid, layer in enumerate(self.layers):
-            reference_input = reference_points[:, :, None] * valid_ratios[:, None]
+            ref = self.ref_dequant[lid](self.ref_sigmoid[lid](logits))
+            reference_input = ref[:, :, None] * valid_ratios[:, None]
             output = layer(
                 output,
                 query_pos,
@@ -288,13 +319,13 @@ class DeformableTransformerDecoder(nn.Module):
                 num_detect,
             )
             outputs.append(output)
-            references.append(reference_points)
+            references.append(logits)
             if bbox_embed is not None and lid < self.num_layers - 1:
-                delta = bbox_embed[lid](output)[..., :2]
-                reference_points = (delta + inverse_sigmoid(reference_points)).sigmoid().detach()
+                delta = self.delta_quant[lid](bbox_embed[lid](output))[..., :2]
+                logits = self.ref_add[lid](delta, logits).detach()
         if not self.return_intermediate:
-            return outputs[-1][None], references[-1][None]
-        return torch.stack(outputs), torch.stack(references)
+            return outputs[-1:], references[-1:]
+        return outputs, references
 
 
 @OBJECT_REGISTRY.register
@@ -390,7 +421,7 @@ class MotrDeformableTransformer(nn.Module):
         query_mask: torch.Tensor | None = None,
         num_detect: int | None = None,
         bbox_embed: Sequence[nn.Module] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Encode the features, decode the queries.
 
         Args:
@@ -405,8 +436,8 @@ class MotrDeformableTransformer(nn.Module):
             bbox_embed: per-decoder-layer box delta heads for iterative refinement, or None.
 
         Returns:
-            ``hs`` ``(n, B, Nq, d_model)`` and ``references`` ``(n, B, Nq, 2)`` (sigmoid space)
-            per decoder layer (``n = num_decoder_layers``, or 1 without
+            lists of ``n`` tensors: ``hs`` ``(B, Nq, d_model)`` and the reference logits
+            ``(B, Nq, 2)`` per decoder layer (a list: quantized, each layer has its own scale) (``n = num_decoder_layers``, or 1 without
             ``return_intermediate_dec``); see :class:`DeformableTransformerDecoder`.
         """
         d = self.d_model
@@ -474,7 +505,7 @@ class MotrDeformableTransformer(nn.Module):
         pos, tgt = query_pos[..., :d], query_pos[..., d:]
         return self.decoder(
             tgt,
-            ref_pts.sigmoid(),
+            ref_pts,
             memory,
             spatial_shapes,
             level_start_index,

@@ -10,7 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from hat.models.task_modules.motr.box_ops import inverse_sigmoid
+import hat.nn as hnn
+from hat.models.task_modules.motr.deformable_attention import MultiScaleDeformableAttention
 from hat.models.task_modules.motr.deformable_transformer import MotrDeformableTransformer
 from hat.models.task_modules.motr.position_encoding import PositionEmbeddingSine
 from hat.registry import OBJECT_REGISTRY, build_from_registry
@@ -95,6 +96,11 @@ class MotrHead(nn.Module):
         )
         self.position_encoding = PositionEmbeddingSine(d // 2, normalize=True)
         self.level_embed = nn.Parameter(torch.empty(1, d))
+        # quantization boundaries: the positional embedding (a constant of the deployed graph),
+        # the queries and their reference logits (int16, like the whole reference/box chain)
+        self.pos_quant = hnn.QuantStub()
+        self.query_quant = hnn.QuantStub()
+        self.ref_quant = hnn.QuantStub()
         self.query_embed = nn.Embedding(num_queries, 2 * d)
         self.reference_points = nn.Linear(d, 2)
 
@@ -107,6 +113,13 @@ class MotrHead(nn.Module):
         else:
             self.class_embed = nn.ModuleList([class_embed] * num_pred)
             self.bbox_embed = nn.ModuleList([bbox_embed] * num_pred)
+        # per layer: box deltas -> int16, centre logits = delta + reference logits, sigmoid
+        self.delta_quant = nn.ModuleList(hnn.QuantStub() for _ in range(num_pred))
+        self.box_xy_add = nn.ModuleList(hnn.Add() for _ in range(num_pred))
+        self.box_cat = nn.ModuleList(hnn.Concat(dim=-1) for _ in range(num_pred))
+        self.box_sigmoid = nn.ModuleList(nn.Sigmoid() for _ in range(num_pred))
+        self.box_dequant = nn.ModuleList(hnn.DeQuantStub() for _ in range(num_pred))
+        self.hs_dequant = hnn.DeQuantStub()
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -125,6 +138,30 @@ class MotrHead(nn.Module):
             nn.init.constant_(last.weight, 0.0)
             nn.init.constant_(last.bias, 0.0)
             nn.init.constant_(last.bias[2:], -2.0)
+
+    def set_qconfig(self) -> None:
+        """On top of the model's qconfig: the reference-logit and box chain in int16 (the
+        reference inputs, each layer's box deltas, centre adds, concatenations and sigmoid
+        tables: one 8-bit step of a logit would move a box by ~1/100 of the image), the class
+        and box-delta Linear layers with high-precision (float, exact accumulator) outputs, and
+        the learned detect queries' reference Linear float (it runs on parameters, outside
+        the deployed graph)."""
+        from hat.quantization import get_default_qconfig
+
+        base = getattr(self, "qconfig", None) or get_default_qconfig()
+        int16 = base.replace(activation=base.activation.replace(dtype="int16", symmetric=True))
+        hp = base.replace(high_precision_output=True)
+        chain = [self.ref_quant, *self.transformer.decoder.reference_modules()]
+        chain += [*self.delta_quant, *self.box_xy_add, *self.box_cat, *self.box_sigmoid]
+        for m in chain:
+            m.qconfig = int16
+        for lvl in range(len(self.bbox_embed)):
+            self.bbox_embed[lvl].layers[-1].qconfig = hp
+            self.class_embed[lvl].qconfig = hp
+        self.reference_points.qconfig = None
+        for m in self.transformer.modules():
+            if isinstance(m, MultiScaleDeformableAttention) and m.single_point:
+                m.attention_weights.qconfig = None  # a softmax over one weight: unused
 
     def init_queries(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The learned detect queries: ``query_pos (num_queries, 2d)`` and their reference
@@ -152,27 +189,37 @@ class MotrHead(nn.Module):
         src = self.input_proj(feat)
         b, _, h, w = src.shape
         mask = torch.zeros(b, h, w, dtype=torch.bool, device=src.device)
-        pos = self.position_encoding(mask).to(src.dtype) + self.level_embed.view(1, -1, 1, 1)
+        pos = self.position_encoding(mask) + self.level_embed.view(1, -1, 1, 1)
+        pos = self.pos_quant(pos.to(self.level_embed.dtype))
         hs, references = self.transformer(
             [src],
             None,
             [pos],
-            query_pos,
-            ref_pts,
+            self.query_quant(query_pos),
+            self.ref_quant(ref_pts),
             query_mask=query_mask,
             num_detect=num_detect,
             bbox_embed=self.bbox_embed if self.with_box_refine else None,
         )
-        first = self.transformer.num_decoder_layers - hs.shape[0]
-        preds = []
-        for i in range(hs.shape[0]):
-            lvl = first + i
-            delta = self.bbox_embed[lvl](hs[i])
-            xy = delta[..., :2] + inverse_sigmoid(references[i])
-            boxes = torch.cat([xy, delta[..., 2:]], dim=-1).sigmoid()
-            preds.append({"pred_logits": self.class_embed[lvl](hs[i]), "pred_boxes": boxes})
+        first = self.transformer.num_decoder_layers - len(hs)
+        # every layer predicts, in evaluation too (so calibration observes every head; the
+        # deployed graph drops what no output uses)
+        preds = [self._predict(first + i, hs[i], references[i]) for i in range(len(hs))]
         out: dict[str, Any] = dict(preds[-1])
-        out["hs"] = hs[-1]
+        out["hs"] = self.hs_dequant(hs[-1])
         if self.aux_loss:
             out["aux_outputs"] = preds[:-1]
         return out
+
+    def _predict(
+        self, lvl: int, hs: torch.Tensor, reference_logits: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Class logits and ``sigmoid(cx, cy, w, h)`` boxes of decoder layer ``lvl``: the box
+        centre logits are the deltas plus the layer's reference logits."""
+        delta = self.delta_quant[lvl](self.bbox_embed[lvl](hs))
+        xy = self.box_xy_add[lvl](delta[..., :2], reference_logits)
+        boxes = self.box_sigmoid[lvl](self.box_cat[lvl]([xy, delta[..., 2:]]))
+        return {
+            "pred_logits": self.class_embed[lvl](hs),
+            "pred_boxes": self.box_dequant[lvl](boxes),
+        }
