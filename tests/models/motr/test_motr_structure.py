@@ -148,15 +148,15 @@ def test_qim_graph_loads_the_trackers_weights_and_updates_the_slots() -> None:
     inputs = dict(
         query_pos=torch.randn(1, 4, 2 * D),
         output_embedding=torch.randn(1, 4, D),
-        pred_boxes=torch.rand(1, 4, 4) * 0.8 + 0.1,
         mask_query=torch.tensor([[1.0, 1.0, 0.0, 0.0]]),
     )
     with torch.no_grad():
         out = qim(inputs)
-        ref_pos, ref_pts = model.track_embed.update_track_embedding(
-            inputs["query_pos"], inputs["output_embedding"], inputs["pred_boxes"],
+        ref_pos, _ = model.track_embed.update_track_embedding(
+            inputs["query_pos"], inputs["output_embedding"], torch.rand(1, 4, 4),
             inputs["mask_query"] > 0.5,
         )  # fmt: skip
-    assert torch.equal(out["query_pos"], ref_pos) and torch.equal(out["ref_pts"], ref_pts)
-    assert torch.equal(out["query_pos"][0, 2:], inputs["query_pos"][0, 2:])  # empty slots kept
-    assert not torch.allclose(out["query_pos"][0, :2], inputs["query_pos"][0, :2])
+    assert list(out) == ["track_query_pos"] and torch.equal(out["track_query_pos"], ref_pos)
+    assert not torch.allclose(out["track_query_pos"][0, :2], inputs["query_pos"][0, :2])
+    with pytest.raises(KeyError, match="output_embedding"):
+        qim({"query_pos": inputs["query_pos"], "mask_query": inputs["mask_query"]})

@@ -166,20 +166,24 @@ def test_box_refinement_chains_the_reference_points() -> None:
     src, pos = torch.randn(2, D, 4, 5), torch.randn(2, D, 4, 5)
     query_pos, ref_pts = torch.randn(2, 6, 2 * D), torch.randn(2, 6, 2)
     with torch.no_grad():
-        hs, refs = transformer([src], None, [pos], query_pos, ref_pts, bbox_embed=bbox_embed)
+        hs, refs, deltas = transformer(
+            [src], None, [pos], query_pos, ref_pts, bbox_embed=bbox_embed
+        )
     assert len(hs) == len(refs) == 3
     assert all(h.shape == (2, 6, D) for h in hs) and all(r.shape == (2, 6, 2) for r in refs)
     torch.testing.assert_close(refs[0], ref_pts, atol=0, rtol=0)  # logits
     for lvl in range(2):
         delta = bbox_embed[lvl](hs[lvl])[..., :2]
         torch.testing.assert_close(refs[lvl + 1], delta + refs[lvl], atol=0, rtol=0)
+        torch.testing.assert_close(deltas[lvl][..., :2], delta, atol=0, rtol=0)
         # Deformable DETR's refinement in sigmoid space, where inverse_sigmoid does not clamp
         torch.testing.assert_close(
             refs[lvl + 1].sigmoid(), (delta + inverse_sigmoid(refs[lvl].sigmoid())).sigmoid()
         )
     # without refinement every layer uses the initial reference points
     with torch.no_grad():
-        _, refs = transformer([src], None, [pos], query_pos, ref_pts)
+        _, refs, deltas = transformer([src], None, [pos], query_pos, ref_pts)
+    assert deltas == [None] * 3
     assert all(torch.equal(r, ref_pts) for r in refs)
 
 

@@ -15,6 +15,7 @@ from torch import nn
 
 import hat.nn as hnn
 from hat.models.view_transformers.ipm_sample import IpmSample
+from hat.quantization.quantized.base import FLOAT_ISLAND, Deployment
 
 __all__ = ["MultiScaleDeformableAttention", "ms_deform_attn_sample"]
 
@@ -228,7 +229,9 @@ class MultiScaleDeformableAttention(nn.Module):
         s = input_flatten.shape[1]
         heads, levels, points = self.n_heads, self.n_levels, self.n_points
         if self.single_point and reference_points.shape[-1] == 2 and input_padding_mask is None:
-            return self._forward_single_point(query, reference_points, input_flatten, spatial_shapes)
+            return self._forward_single_point(
+                query, reference_points, input_flatten, spatial_shapes
+            )
 
         value = self.value_proj(input_flatten)
         if input_padding_mask is not None:
@@ -271,7 +274,9 @@ class MultiScaleDeformableAttention(nn.Module):
         heads, dh = self.n_heads, self.d_model // self.n_heads
         h, w = (int(v) for v in spatial_shapes[0].tolist())
         value = self.value_proj(input_flatten)  # (B, H*W, C)
-        value = value.reshape(b, h, w, heads, dh).permute(0, 3, 4, 1, 2).reshape(b * heads, dh, h, w)
+        value = (
+            value.reshape(b, h, w, heads, dh).permute(0, 3, 4, 1, 2).reshape(b * heads, dh, h, w)
+        )
         offsets = self.offset_dequant(self.sampling_offsets(query)).reshape(b, lq, heads, 2)
         size = torch.tensor([w, h], dtype=torch.float32, device=query.device)
         base = reference_points[:, :, 0, :] * size - 0.5  # (B, Lq, 2) pixel coordinates
@@ -280,3 +285,13 @@ class MultiScaleDeformableAttention(nn.Module):
         out = self.sampler(value, pts)  # (B*heads, dh, Lq, 1)
         out = out.reshape(b, heads * dh, lq).transpose(1, 2)
         return self.output_proj(out)
+
+    def deployment(self, inputs, output) -> Deployment:
+        """How its own ops deploy (the model checker's row; the Linear layers and the sampler
+        have theirs)."""
+        return Deployment(
+            FLOAT_ISLAND,
+            "sampling points: reference * (W, H) - 0.5 + offset, element-wise float32 Mul/Sub/"
+            "Add on the dequantized offsets (each correctly rounded, so ORT's values are "
+            "identical); the sampler rounds them to its int16 grid",
+        )

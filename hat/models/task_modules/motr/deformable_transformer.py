@@ -243,15 +243,16 @@ class DeformableTransformerDecoderLayer(nn.Module):
 class DeformableTransformerDecoder(nn.Module):
     """A stack of decoder layers with optional iterative reference-point refinement.
 
-    ``forward`` returns ``(hs, reference_logits)``, two lists of ``n`` tensors: ``hs`` the
+    ``forward`` returns ``(hs, reference_logits, deltas)``, lists of ``n`` entries: ``hs`` the
     ``(B, Nq, C)`` outputs of every layer (``n = num_layers``) or of the last one only
     (``n = 1``, without ``return_intermediate``); ``reference_logits`` ``(B, Nq, 2)``, the
     reference points each
     of those layers used, as logits (layer ``l`` samples around ``sigmoid(logit_l)``; the first
     one is the input, kept in the graph).
 
-    With ``bbox_embed`` (one module per layer, mapping ``(..., C)`` to ``(..., 4)`` box logit
-    deltas) the reference of layer ``l + 1`` is ``logit_l + delta_l[..., :2]``, detached:
+    With ``bbox_embed`` (one callable per layer, mapping ``(..., C)`` to ``(..., 4)`` box logit
+    deltas) the reference of layer ``l + 1`` is ``logit_l + delta_l[..., :2]``, detached
+    (``deltas[l]`` returns ``delta_l`` with its gradient, None where not computed):
     Deformable DETR's box refinement ``sigmoid(delta + inverse_sigmoid(sigmoid(logit_l)))``
     kept in logit space (equal wherever ``inverse_sigmoid``'s clamp at ``1e-5`` is inactive,
     i.e. ``|logit| < 11.5``), so the quantized model needs no inverse-sigmoid table: the
@@ -270,12 +271,11 @@ class DeformableTransformerDecoder(nn.Module):
         self.return_intermediate = return_intermediate
         self.ref_sigmoid = nn.ModuleList(nn.Sigmoid() for _ in range(num_layers))
         self.ref_dequant = nn.ModuleList(hnn.DeQuantStub() for _ in range(num_layers))
-        self.delta_quant = nn.ModuleList(hnn.QuantStub() for _ in range(num_layers - 1))
         self.ref_add = nn.ModuleList(hnn.Add() for _ in range(num_layers - 1))
 
     def reference_modules(self) -> list[nn.Module]:
         """The modules on the reference-logit chain (int16 activations when quantized)."""
-        return [*self.ref_sigmoid, *self.delta_quant, *self.ref_add]
+        return [*self.ref_sigmoid, *self.ref_add]
 
     def forward(
         self,
@@ -290,7 +290,7 @@ class DeformableTransformerDecoder(nn.Module):
         query_mask: torch.Tensor | None = None,
         num_detect: int = 0,
         bbox_embed: Sequence[nn.Module] | None = None,
-    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor | None]]:
         """Decode ``tgt`` ``(B, Nq, C)`` around the reference points whose logits are
         ``reference_points`` ``(B, Nq, 2)``."""
         if reference_points.dim() != 3 or reference_points.shape[-1] != 2:
@@ -304,6 +304,7 @@ class DeformableTransformerDecoder(nn.Module):
         output = tgt
         logits = reference_points
         outputs, references = [], []
+        deltas: list[torch.Tensor | None] = [None] * self.num_layers
         for lid, layer in enumerate(self.layers):
             ref = self.ref_dequant[lid](self.ref_sigmoid[lid](logits))
             reference_input = ref[:, :, None] * valid_ratios[:, None]
@@ -321,11 +322,11 @@ class DeformableTransformerDecoder(nn.Module):
             outputs.append(output)
             references.append(logits)
             if bbox_embed is not None and lid < self.num_layers - 1:
-                delta = self.delta_quant[lid](bbox_embed[lid](output))[..., :2]
-                logits = self.ref_add[lid](delta, logits).detach()
+                deltas[lid] = bbox_embed[lid](output)
+                logits = self.ref_add[lid](deltas[lid][..., :2], logits).detach()
         if not self.return_intermediate:
-            return outputs[-1:], references[-1:]
-        return outputs, references
+            return outputs[-1:], references[-1:], deltas[-1:]
+        return outputs, references, deltas
 
 
 @OBJECT_REGISTRY.register
@@ -421,7 +422,7 @@ class MotrDeformableTransformer(nn.Module):
         query_mask: torch.Tensor | None = None,
         num_detect: int | None = None,
         bbox_embed: Sequence[nn.Module] | None = None,
-    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor | None]]:
         """Encode the features, decode the queries.
 
         Args:
@@ -436,8 +437,10 @@ class MotrDeformableTransformer(nn.Module):
             bbox_embed: per-decoder-layer box delta heads for iterative refinement, or None.
 
         Returns:
-            lists of ``n`` tensors: ``hs`` ``(B, Nq, d_model)`` and the reference logits
-            ``(B, Nq, 2)`` per decoder layer (a list: quantized, each layer has its own scale) (``n = num_decoder_layers``, or 1 without
+            lists of ``n`` entries: ``hs`` ``(B, Nq, d_model)``, the reference logits
+            ``(B, Nq, 2)`` and the box deltas computed for the refinement ``(B, Nq, 4)`` (None
+            for the last layer and without refinement) per decoder layer (lists: quantized,
+            each layer has its own scale) (``n = num_decoder_layers``, or 1 without
             ``return_intermediate_dec``); see :class:`DeformableTransformerDecoder`.
         """
         d = self.d_model

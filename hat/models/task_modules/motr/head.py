@@ -27,13 +27,14 @@ class MLP(nn.Module):
         dims = [input_dim] + [hidden_dim] * (num_layers - 1)
         outs = [hidden_dim] * (num_layers - 1) + [output_dim]
         self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(dims, outs))
-        self.activation = nn.ReLU()
+        # one ReLU per call site (quantized, each call is its own module)
+        self.activations = nn.ModuleList(nn.ReLU() for _ in range(num_layers - 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
             x = layer(x)
             if i < len(self.layers) - 1:
-                x = self.activation(x)
+                x = self.activations[i](x)
         return x
 
 
@@ -191,7 +192,7 @@ class MotrHead(nn.Module):
         mask = torch.zeros(b, h, w, dtype=torch.bool, device=src.device)
         pos = self.position_encoding(mask) + self.level_embed.view(1, -1, 1, 1)
         pos = self.pos_quant(pos.to(self.level_embed.dtype))
-        hs, references = self.transformer(
+        hs, references, deltas = self.transformer(
             [src],
             None,
             [pos],
@@ -199,24 +200,38 @@ class MotrHead(nn.Module):
             self.ref_quant(ref_pts),
             query_mask=query_mask,
             num_detect=num_detect,
-            bbox_embed=self.bbox_embed if self.with_box_refine else None,
+            bbox_embed=self._box_deltas() if self.with_box_refine else None,
         )
         first = self.transformer.num_decoder_layers - len(hs)
         # every layer predicts, in evaluation too (so calibration observes every head; the
         # deployed graph drops what no output uses)
-        preds = [self._predict(first + i, hs[i], references[i]) for i in range(len(hs))]
+        preds = [self._predict(first + i, hs[i], references[i], deltas[i]) for i in range(len(hs))]
         out: dict[str, Any] = dict(preds[-1])
         out["hs"] = self.hs_dequant(hs[-1])
         if self.aux_loss:
             out["aux_outputs"] = preds[:-1]
         return out
 
+    def _box_deltas(self) -> list:
+        """Per layer, ``hs -> int16 box deltas`` (quantized); computed once per layer and
+        shared by the refinement and the prediction."""
+        return [
+            lambda x, lvl=lvl: self.delta_quant[lvl](self.bbox_embed[lvl](x))
+            for lvl in range(len(self.bbox_embed))
+        ]
+
     def _predict(
-        self, lvl: int, hs: torch.Tensor, reference_logits: torch.Tensor
+        self,
+        lvl: int,
+        hs: torch.Tensor,
+        reference_logits: torch.Tensor,
+        delta: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Class logits and ``sigmoid(cx, cy, w, h)`` boxes of decoder layer ``lvl``: the box
-        centre logits are the deltas plus the layer's reference logits."""
-        delta = self.delta_quant[lvl](self.bbox_embed[lvl](hs))
+        centre logits are the deltas (``delta`` if the decoder computed them) plus the layer's
+        reference logits."""
+        if delta is None:
+            delta = self.delta_quant[lvl](self.bbox_embed[lvl](hs))
         xy = self.box_xy_add[lvl](delta[..., :2], reference_logits)
         boxes = self.box_sigmoid[lvl](self.box_cat[lvl]([xy, delta[..., 2:]]))
         return {

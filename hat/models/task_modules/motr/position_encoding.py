@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from hat.quantization.quantized.base import DATA_MOVEMENT, Deployment
+
 __all__ = ["PositionEmbeddingSine"]
 
 
@@ -64,3 +66,11 @@ class PositionEmbeddingSine(nn.Module):
         pos_x = torch.stack((pos_x[..., 0::2].sin(), pos_x[..., 1::2].cos()), dim=4).flatten(3)
         pos_y = torch.stack((pos_y[..., 0::2].sin(), pos_y[..., 1::2].cos()), dim=4).flatten(3)
         return torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
+
+    def deployment(self, inputs, output) -> Deployment:
+        """A constant of the deployed graph (it depends on the feature size only)."""
+        return Deployment(
+            DATA_MOVEMENT,
+            "a constant of the deployed graph: computed once at export and stored as the "
+            "integer codes of the QuantStub that reads it",
+        )

@@ -24,10 +24,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from hat.models.task_modules.motr.attention import MultiHeadAttention
+import hat.nn as hnn
+from hat.models.task_modules.motr.attention import MultiHeadAttention, maybe_dropout
 from hat.models.task_modules.motr.box_ops import box_cxcywh_to_xyxy, box_iou, inverse_sigmoid
 from hat.models.task_modules.motr.track_instances import TrackInstances
 from hat.registry import OBJECT_REGISTRY
@@ -101,25 +101,36 @@ class QueryInteractionModule(nn.Module):
         self.iou_keep_threshold = float(iou_keep_threshold)
         self.generator = generator
 
+        # every residual add, ReLU and the final concatenation is its own module, so the
+        # quantizer gives each its own output scale (the deployed QIM graph, ``MotrQim``)
+        self.pos_add = hnn.Add()
         self.self_attn = MultiHeadAttention(d, num_heads, dropout)
-        self.dropout1 = nn.Dropout(dropout)
+        self.dropout1 = maybe_dropout(dropout)
+        self.res_add1 = hnn.Add()
         self.norm1 = nn.LayerNorm(d)
         self.linear1 = nn.Linear(d, hidden_dim)
-        self.dropout = nn.Dropout(dropout)
+        self.relu1 = nn.ReLU()
+        self.dropout = maybe_dropout(dropout)
         self.linear2 = nn.Linear(hidden_dim, d)
-        self.dropout2 = nn.Dropout(dropout)
+        self.dropout2 = maybe_dropout(dropout)
+        self.res_add2 = hnn.Add()
         self.norm2 = nn.LayerNorm(d)
         if self.update_query_pos:
             self.linear_pos1 = nn.Linear(d, hidden_dim)
-            self.dropout_pos1 = nn.Dropout(dropout)
+            self.relu_pos = nn.ReLU()
+            self.dropout_pos1 = maybe_dropout(dropout)
             self.linear_pos2 = nn.Linear(hidden_dim, d)
-            self.dropout_pos2 = nn.Dropout(dropout)
+            self.dropout_pos2 = maybe_dropout(dropout)
+            self.res_add_pos = hnn.Add()
             self.norm_pos = nn.LayerNorm(d)
         self.linear_feat1 = nn.Linear(d, hidden_dim)
-        self.dropout_feat1 = nn.Dropout(dropout)
+        self.relu_feat = nn.ReLU()
+        self.dropout_feat1 = maybe_dropout(dropout)
         self.linear_feat2 = nn.Linear(hidden_dim, d)
-        self.dropout_feat2 = nn.Dropout(dropout)
+        self.dropout_feat2 = maybe_dropout(dropout)
+        self.res_add_feat = hnn.Add()
         self.norm_feat = nn.LayerNorm(d)
+        self.out_cat = hnn.Concat(dim=-1)
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
@@ -203,18 +214,18 @@ class QueryInteractionModule(nn.Module):
         from ``query_pos (B, N, 2d)`` and ``out_embed (B, N, d)``."""
         d = self.dim
         pos, feat = query_pos[..., :d], query_pos[..., d:]
-        q = k = pos + out_embed
+        q = k = self.pos_add(pos, out_embed)
         tgt = out_embed
         attn = self.self_attn(q, k, tgt, key_padding_mask)
-        tgt = self.norm1(tgt + self.dropout1(attn))
-        tgt2 = self.linear2(self.dropout(F.relu(self.linear1(tgt))))
-        tgt = self.norm2(tgt + self.dropout2(tgt2))
+        tgt = self.norm1(self.res_add1(tgt, self.dropout1(attn)))
+        tgt2 = self.linear2(self.dropout(self.relu1(self.linear1(tgt))))
+        tgt = self.norm2(self.res_add2(tgt, self.dropout2(tgt2)))
         if self.update_query_pos:
-            pos2 = self.linear_pos2(self.dropout_pos1(F.relu(self.linear_pos1(tgt))))
-            pos = self.norm_pos(pos + self.dropout_pos2(pos2))
-        feat2 = self.linear_feat2(self.dropout_feat1(F.relu(self.linear_feat1(tgt))))
-        feat = self.norm_feat(feat + self.dropout_feat2(feat2))
-        return torch.cat([pos, feat], dim=-1)
+            pos2 = self.linear_pos2(self.dropout_pos1(self.relu_pos(self.linear_pos1(tgt))))
+            pos = self.norm_pos(self.res_add_pos(pos, self.dropout_pos2(pos2)))
+        feat2 = self.linear_feat2(self.dropout_feat1(self.relu_feat(self.linear_feat1(tgt))))
+        feat = self.norm_feat(self.res_add_feat(feat, self.dropout_feat2(feat2)))
+        return self.out_cat([pos, feat])
 
     def update_tracks(self, tracks: TrackInstances) -> TrackInstances:
         """``tracks`` with updated ``query_pos`` and ``ref_pts = inverse_sigmoid(box centre)``
@@ -248,18 +259,26 @@ class QueryInteractionModule(nn.Module):
             ``(query_pos, ref_pts)`` of the input's shape (``ref_pts`` ``(..., N, 2)``). Valid
             rows equal :meth:`update_tracks` on the valid rows alone (padded slots are masked
             out of the attention's keys, so any finite padded values leave them unchanged);
-            padded rows keep their input ``query_pos``, their ``ref_pts`` come from their boxes.
+            padded rows hold finite values of no meaning (the next frame masks them too),
+            their ``ref_pts`` come from their boxes.
         """
+        return (
+            self.track_query_pos(query_pos, output_embedding, mask),
+            inverse_sigmoid(pred_boxes[..., :2].detach()),
+        )
+
+    def track_query_pos(
+        self, query_pos: torch.Tensor, output_embedding: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """The updated ``query_pos`` of fixed-size padded slots (the deployed QIM graph:
+        ``(N, 2d)`` or ``(B, N, 2d)``, ``(..., N, d)``, ``mask (..., N)`` bool or 0/1)."""
         unbatched = query_pos.dim() == 2
         if unbatched:
             query_pos, output_embedding, mask = query_pos[None], output_embedding[None], mask[None]
-        mask = mask.to(torch.bool)
+        if mask.dtype != torch.bool:
+            mask = mask > 0.5
         updated = self._update_query_pos(query_pos, output_embedding, ~mask)
-        query_pos = torch.where(mask[..., None], updated, query_pos)
-        if unbatched:
-            query_pos = query_pos[0]
-        ref_pts = inverse_sigmoid(pred_boxes[..., :2].detach())
-        return query_pos, ref_pts
+        return updated[0] if unbatched else updated
 
     def forward(
         self,
