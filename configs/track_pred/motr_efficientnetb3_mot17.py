@@ -294,6 +294,11 @@ globals().update(  # checkpoint loaders, calibration/qat trainers, stage predict
     )
 )
 qat_trainer["find_unused_parameters"] = True  # noqa: F821 (merged above)
+# As the float stage: frozen BN statistics (batch 1 per GPU) and the gradient clip.
+qat_trainer["callbacks"][2:2] = [grad_clip_callback, freeze_bn_callback]  # noqa: F821
+# The evaluation forward tracks (a varying set of boxes per frame, state carried across
+# frames): no fixed-shape output to compare observers by, so the recipe's observer is kept.
+calibration_trainer["observer_candidates"] = None  # noqa: F821 (merged above)
 
 
 def relocate_mot_results(directory):

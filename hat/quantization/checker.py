@@ -177,6 +177,33 @@ def _structure_problems(model: nn.Module, inputs: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _uncalled(model: nn.Module, inputs: dict[str, Any]) -> list[str]:
+    """The outermost submodules the example inputs never reach (neither they nor anything
+    inside them is called)."""
+    called: set[str] = set()
+    handles = [
+        m.register_forward_hook(lambda mod, a, o, n=n: called.add(n))
+        for n, m in model.named_modules()
+        if n
+    ]
+    try:
+        with torch.no_grad():
+            _call(model.eval(), inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    # a module is used when it or anything inside it is called (containers such as
+    # ModuleList, or modules whose methods other than forward run their children)
+    used = {prefix for n in called for prefix in _prefixes(n)}
+    unused = [n for n, _ in model.named_modules() if n and n not in used]
+    return [n for n in unused if not any(n.startswith(u + ".") for u in unused)]
+
+
+def _prefixes(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
 def _quantize(model: nn.Module, inputs: dict[str, Any]) -> tuple[nn.Module, list[str]]:
     """The calibrated integer model and the qconfig warnings."""
     from hat.quantization import (
@@ -194,11 +221,25 @@ def _quantize(model: nn.Module, inputs: dict[str, Any]) -> tuple[nn.Module, list
         model.set_qconfig()
     if getattr(model, "qconfig", None) is None:
         default_set_qconfig(model)
+    # modules the deployed graph never calls (e.g. MOTR's query interaction module, its own
+    # graph) are not part of it: they stay float here
+    uncalled = _uncalled(model, inputs)
+    for name in uncalled:
+        model.get_submodule(name).qconfig = None
     qconfigs = effective_qconfigs(model)
     warnings = [
         f"{n} ({type(m).__name__}) has no qconfig: it stays float"
         for n, m in model.named_modules()
-        if n and qconfigs[n] is None and _is_quantizable(m)
+        if n
+        and qconfigs[n] is None
+        and _is_quantizable(m)
+        and not any(n == u or n.startswith(u + ".") for u in uncalled)
+    ]
+    warnings += [
+        f"{n} ({type(model.get_submodule(n)).__name__}) is not called by the deploy inputs: "
+        "not part of this graph"
+        for n in uncalled
+        if any(_is_quantizable(m) for m in model.get_submodule(n).modules())
     ]
     prepare_qat(model, inplace=True, state=FakeQuantState.CALIBRATION)
     with torch.no_grad():  # one calibration pass on the example inputs
@@ -358,7 +399,13 @@ def check_model(
             f"conversion to an integer model failed: {type(exc).__name__}: {exc}"
         )
         return report
-    report.rows = _collect_rows(int_model, example_inputs, float_macs, root)
+    try:
+        report.rows = _collect_rows(int_model, example_inputs, float_macs, root)
+    except Exception as exc:  # noqa: BLE001 - reported as a checker finding
+        report.problems.append(
+            f"the integer model failed on the example inputs: {type(exc).__name__}: {exc}"
+        )
+        return report
     outside = float_macs.get("Global", 0) - float_macs.get(root, 0)
     if outside > 0:
         report.rows.append(

@@ -144,7 +144,14 @@ def output_error(quantized: Any, reference: Any) -> float:
             "non-zero number)"
         )
     total = 0.0
-    for a, b in zip(q, f, strict=True):
+    for i, (a, b) in enumerate(zip(q, f, strict=True)):
+        if a.shape != b.shape:
+            raise ValueError(
+                f"output_error: output tensor {i} has shape {tuple(a.shape)} quantized and "
+                f"{tuple(b.shape)} in float; the observer choice needs outputs of a fixed "
+                "shape (a tracker's variable set of boxes has none: give its calibration "
+                "observer_candidates=None)"
+            )
         a, b = a.detach().double(), b.detach().double()
         total += float(((a - b) ** 2).mean() / (b**2).mean().clamp(min=1e-12))
     return total

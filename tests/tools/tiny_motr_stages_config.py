@@ -32,9 +32,12 @@ for loader, split in (
 ):
     loader["dataset"]["data_path"] = os.path.join(data_rootdir, split)
     loader["num_workers"] = 0
-for _cfg in (float_trainer["val_metrics"], float_predictor["metrics"]):
-    for _m in _cfg:
-        _m["gt_dir"] = os.path.join(data_rootdir, "test_gt")
+for _entry in list(globals().values()):  # every stage's MotMetric reads the test halves' GT
+    for _key in ("metrics", "val_metrics"):
+        _metrics = _entry.get(_key) if isinstance(_entry, dict) else None
+        for _m in _metrics if isinstance(_metrics, list) else []:
+            if isinstance(_m, dict) and _m.get("type") == "MotMetric":
+                _m["gt_dir"] = os.path.join(data_rootdir, "test_gt")
 
 relocate_outputs(ckpt_dir)  # checkpoints, TensorBoard, calibration, checkpoint loaders
 relocate_mot_results(ckpt_dir)

@@ -293,10 +293,10 @@ class Motr(nn.Module):
             self.backbone.fuse_model()
 
     def set_qconfig(self) -> None:
-        """HAT's default qconfig on the image-to-predictions path, then the backbone's and
-        head's own overrides. The query interaction module stays float here (it runs between
-        frames, as the second deployed graph: ``MotrQim``), so do the criterion, the
-        post-processing and the runtime tracker."""
+        """HAT's default qconfig on the whole tracker, then the backbone's and head's own
+        overrides. The query interaction module is quantized with it (its stubs make it a
+        quantized region; deployed it is the second graph, ``MotrQim``); the criterion and
+        the post-processing stay float."""
         from hat.quantization import default_set_qconfig
 
         default_set_qconfig(self)
@@ -304,7 +304,7 @@ class Motr(nn.Module):
         for m in (self.backbone, self.head):
             if hasattr(m, "set_qconfig"):
                 m.set_qconfig()
-        for part in (self.track_embed, self.criterion, self.post_process):
+        for part in (self.criterion, self.post_process):
             if isinstance(part, nn.Module):
                 part.qconfig = None
 

@@ -11,7 +11,9 @@ centres, are computed by the post-processing that fills the slots (plain host co
 for the integer model and the deployed one), so the graph needs no inverse-sigmoid table.
 
 Its weights are the tracker's ``track_embed.*`` (the attribute has the same name, so a ``Motr``
-checkpoint loads into it with the other keys ignored).
+checkpoint loads into it with the other keys ignored); quantized, the QIM's own stubs and
+observers are ``track_embed.*`` too, so a calibration or QAT checkpoint of ``Motr`` gives this
+graph the very scales the tracker used.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from typing import Any
 import torch
 from torch import nn
 
-import hat.nn as hnn
 from hat.registry import OBJECT_REGISTRY
 
 __all__ = ["MotrQim"]
@@ -42,20 +43,15 @@ class MotrQim(nn.Module):
     def __init__(self, track_embed: nn.Module) -> None:
         super().__init__()
         self.track_embed = track_embed
-        self.query_quant = hnn.QuantStub()
-        self.embed_quant = hnn.QuantStub()
-        self.dequant = hnn.DeQuantStub()
 
     def forward(self, data: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         missing = [k for k in _INPUTS if k not in data]
         if missing:
             raise KeyError(f"MotrQim: inputs {missing} missing (expects {list(_INPUTS)})")
         query_pos = self.track_embed.track_query_pos(
-            self.query_quant(data["query_pos"]),
-            self.embed_quant(data["output_embedding"]),
-            data["mask_query"],
+            data["query_pos"], data["output_embedding"], data["mask_query"]
         )
-        return {"track_query_pos": self.dequant(query_pos)}
+        return {"track_query_pos": query_pos}
 
     def fuse_model(self) -> None:
         """Nothing to fuse (Linear layers, LayerNorms, attention)."""

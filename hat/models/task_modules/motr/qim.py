@@ -102,7 +102,11 @@ class QueryInteractionModule(nn.Module):
         self.generator = generator
 
         # every residual add, ReLU and the final concatenation is its own module, so the
-        # quantizer gives each its own output scale (the deployed QIM graph, ``MotrQim``)
+        # quantizer gives each its own output scale (the deployed QIM graph, ``MotrQim``);
+        # the stubs make the update a quantized region wherever it runs (training, tracking)
+        self.query_quant = hnn.QuantStub()
+        self.embed_quant = hnn.QuantStub()
+        self.out_dequant = hnn.DeQuantStub()
         self.pos_add = hnn.Add()
         self.self_attn = MultiHeadAttention(d, num_heads, dropout)
         self.dropout1 = maybe_dropout(dropout)
@@ -213,6 +217,7 @@ class QueryInteractionModule(nn.Module):
         """The new ``query_pos (B, N, 2d)`` of tracks (MOTR's ``_update_track_embedding``),
         from ``query_pos (B, N, 2d)`` and ``out_embed (B, N, d)``."""
         d = self.dim
+        query_pos, out_embed = self.query_quant(query_pos), self.embed_quant(out_embed)
         pos, feat = query_pos[..., :d], query_pos[..., d:]
         q = k = self.pos_add(pos, out_embed)
         tgt = out_embed
@@ -225,7 +230,7 @@ class QueryInteractionModule(nn.Module):
             pos = self.norm_pos(self.res_add_pos(pos, self.dropout_pos2(pos2)))
         feat2 = self.linear_feat2(self.dropout_feat1(self.relu_feat(self.linear_feat1(tgt))))
         feat = self.norm_feat(self.res_add_feat(feat, self.dropout_feat2(feat2)))
-        return self.out_cat([pos, feat])
+        return self.out_dequant(self.out_cat([pos, feat]))
 
     def update_tracks(self, tracks: TrackInstances) -> TrackInstances:
         """``tracks`` with updated ``query_pos`` and ``ref_pts = inverse_sigmoid(box centre)``
