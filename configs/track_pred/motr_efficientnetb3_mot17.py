@@ -125,7 +125,11 @@ model = dict(
 
 
 def make_deploy_inputs(
-    height=val_scale[0], width=val_scale[1], slots=max_track_slots, queries=num_queries
+    height=val_scale[0],
+    width=val_scale[1],
+    slots=max_track_slots,
+    queries=num_queries,
+    channels=d_model,
 ):
     """Example inputs of the deployed base model: ``img (1, 3, H, W)``, then the queries (detect
     queries followed by the track slots): ``query_pos (1, Nq, 2d)``, ``mask_query (1, Nq)``,
@@ -133,7 +137,7 @@ def make_deploy_inputs(
     nq = queries + slots
     return dict(
         img=torch.randn(1, 3, height, width),
-        query_pos=torch.randn(1, nq, 2 * d_model),
+        query_pos=torch.randn(1, nq, 2 * channels),
         mask_query=torch.ones(1, nq),
         ref_pts=torch.randn(1, nq, 2),
     )
@@ -167,6 +171,8 @@ train_transforms = [
     *to_model_input,
 ]  # fmt: skip
 val_transforms = [dict(type="SeqResize", img_scale=val_scale, keep_ratio=True), *to_model_input]
+# tools/infer.py and infer_hbir.py: --model-inputs frames:FOLDER (a sequence's img1) -> tracks
+infer_cfg = dict(type="MotrInfer", transforms=val_transforms)
 
 
 def mot17_loader(split, transforms, batch_size, shuffle, lengths=(1,), steps=None, dist=False):
@@ -312,3 +318,34 @@ def relocate_mot_results(directory):
             for metric in metrics if isinstance(metrics, list) else []:
                 if isinstance(metric, dict) and metric.get("type") == "MotMetric":
                     metric["save_prefix"] = os.path.join(directory, "mot_results")
+
+
+def qim_graph_config(namespace):
+    """Turn a MOTR config's namespace (``globals()``) into its query-interaction-module config
+    (HAT's ``..._qim`` config): ``model`` becomes :class:`MotrQim` on the config's
+    ``track_embed``, ``deploy_inputs`` the QIM graph's (``query_pos``, ``output_embedding``,
+    ``mask_query`` on the track slots), and the fixed-point stages load the tracker's QAT
+    checkpoint into it (its ``track_embed.*`` keys; the rest ignored). calops, model_checker,
+    export_hbir and compile_perf_hbir then work on the QIM graph."""
+    base_model = namespace["model"]
+    slots, width = base_model["max_track_slots"], base_model["track_embed"]["dim_in"]
+    qim_model = dict(type="MotrQim", track_embed=base_model["track_embed"])
+    g = torch.Generator().manual_seed(0)
+    namespace.update(
+        task_name=namespace["task_name"] + "_qim",
+        base_model=base_model,
+        model=qim_model,
+        deploy_inputs=dict(
+            query_pos=torch.randn(1, slots, 2 * width, generator=g),
+            output_embedding=torch.randn(1, slots, width, generator=g),
+            mask_query=torch.ones(1, slots),
+        ),
+    )
+    for key in ("int_infer_predictor", "align_bpu_predictor"):
+        stage = dict(namespace[key])
+        pipeline = dict(stage["model_convert_pipeline"])
+        pipeline["converters"] = [
+            dict(c, ignore_extra=True) if c.get("type") == "LoadCheckpoint" else c
+            for c in pipeline["converters"]
+        ]
+        namespace[key] = dict(stage, model=qim_model, model_convert_pipeline=pipeline)

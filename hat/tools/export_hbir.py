@@ -3,6 +3,8 @@
 The int model (``int_infer_predictor``: float model -> QAT -> qat best checkpoint -> QAT2Quantize)
 is exported with static shapes from the config's ``deploy_inputs`` to
 ``{ckpt_dir}/{task_name}.int.onnx`` (QDQ ONNX), plus ``{task_name}.int.export.json``.
+A model deployed as several graphs (``extra_deploy_graphs()``, e.g. MOTR's query interaction
+module) gets one more file per graph, ``{task_name}.{graph}.int.onnx``.
 ``--ckpt`` replaces the QAT checkpoint the integer model is converted from.
 """
 
@@ -20,6 +22,17 @@ from hat.utils.run_config import RunConfig
 __all__ = ["main", "export_hbir"]
 PROG = "hat-export-hbir"
 logger = logging.getLogger("hat.tools.export_hbir")
+
+
+def extra_graph_path(base_path: str, name: str) -> str:
+    """The file of an extra deployed graph beside the base model's: ``{task}.int.onnx`` ->
+    ``{task}.{name}.int.onnx``."""
+    stem = (
+        base_path[: -len(".int.onnx")]
+        if base_path.endswith(".int.onnx")
+        else (os.path.splitext(base_path)[0])
+    )
+    return f"{stem}.{name}.int.onnx"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +66,20 @@ def export_hbir(args: argparse.Namespace) -> dict:
         "float_islands": rep.float_islands,
         "seconds": round(time.perf_counter() - t0, 3),
     }
+    extra = getattr(model, "extra_deploy_graphs", None)
+    if callable(extra):  # e.g. MOTR's query interaction module: one more file per graph
+        info["extra_graphs"] = {}
+        for name, (graph, graph_inputs) in extra().items():
+            graph_path = extra_graph_path(path, name)
+            graph_rep = export_int_model_to_onnx(graph, graph_inputs, graph_path)
+            info["extra_graphs"][name] = {
+                "path": graph_path,
+                "inputs": {k: list(v.shape) for k, v in graph_inputs.items()},
+                "outputs": graph_rep.outputs,
+                "exported_op_counts": graph_rep.op_counts,
+            }
+            print(f"exported {graph_path} ({name}: outputs {graph_rep.outputs})")
+        info["seconds"] = round(time.perf_counter() - t0, 3)
     write_json(os.path.splitext(path)[0] + ".export.json", info)
     print(f"exported {path}")
     print(f"inputs: {info['inputs']}  outputs: {rep.outputs}")

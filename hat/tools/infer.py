@@ -70,12 +70,15 @@ def run(args: argparse.Namespace) -> dict[str, str]:
     values = parse_model_inputs(args.model_inputs, task)
     model = stage_model(config, args.stage, args.ckpt, load=not args.no_ckpt)
     raw = task.load_inputs(values)
-    batch, ctx = task.make_batch(raw, None)
-    for t in val_transforms(config):
-        batch = t(batch)
-    with torch.no_grad():
-        outputs = flatten_outputs(model(batch))
-    result = task.postprocess(outputs, ctx)
+    if getattr(task, "sequential", False):  # a tracker: the whole sequence, frame by frame
+        result = task.track(model, raw)
+    else:
+        batch, ctx = task.make_batch(raw, None)
+        for t in val_transforms(config):
+            batch = t(batch)
+        with torch.no_grad():
+            outputs = flatten_outputs(model(batch))
+        result = task.postprocess(outputs, ctx)
     paths = task.save(result, raw, args.save_path)
     line = task.summary(result)
     if line:

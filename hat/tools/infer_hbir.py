@@ -10,6 +10,7 @@ that size and maps the outputs back; preprocessing is the validation one
 from __future__ import annotations
 
 import argparse
+import os
 
 from hat.tools.deploy_common import add_exported_model_arg, deploy_parser, exported_model_path
 from hat.utils.cli import ToolError, add_config_args, run_cli
@@ -41,6 +42,8 @@ def run(args: argparse.Namespace) -> dict[str, str]:
     task = config.infer_task()
     values = parse_model_inputs(args.model_inputs, task)
     path = exported_model_path(config, args.model)
+    if getattr(task, "sequential", False):
+        return _run_sequence(config, task, values, path, args.save_path)
     sess = make_session(path, "all")
     names = [i.name for i in sess.get_inputs()]
     shapes = {k: tuple(v.shape) for k, v in config.deploy_inputs().items()}
@@ -64,6 +67,35 @@ def run(args: argparse.Namespace) -> dict[str, str]:
     for p in paths.values():
         print(f"wrote {p}")
     return paths
+
+
+def _run_sequence(config: RunConfig, task, values: dict, path: str, save_path: str) -> dict:
+    """A tracker: every deployed graph on ORT, the host code between them (queries, runtime
+    tracker, slots, post-processing) from the integer model, over the whole sequence."""
+    from hat.quantization.ort_graphs_alignment import graphs_on_ort, supports_graph_alignment
+    from hat.tools.deploy_common import build_stage_model
+    from hat.tools.export_hbir import extra_graph_path
+
+    model = build_stage_model(config, "int_infer_predictor")
+    if not supports_graph_alignment(model):
+        raise ToolError(f"{config.path}: the sequential infer task needs a tracker model")
+    paths = {"base": path}
+    for name in model.extra_deploy_graphs():
+        paths[name] = extra_graph_path(path, name)
+        if not os.path.isfile(paths[name]):
+            raise ToolError(f"no exported {name} graph at {paths[name]}: run export_hbir first")
+    inputs = config.deploy_inputs()
+    graphs = graphs_on_ort(model, paths, inputs, "all")
+    raw = task.load_inputs(values)
+    size = tuple(inputs["img"].shape[-2:])
+    result = task.track(model, raw, graphs, deploy_size=size)
+    paths_out = task.save(result, raw, save_path)
+    line = task.summary(result)
+    print(f"model {path} + {len(paths) - 1} more graph(s) (ORT, deploy size {size[0]}x{size[1]})"
+          + (f"; {line}" if line else ""))  # fmt: skip
+    for p in paths_out.values():
+        print(f"wrote {p}")
+    return paths_out
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,12 +10,18 @@ integer model (``int_infer``) on the same inputs: fraction of bit-identical elem
 identical at LSB resolution (|diff| < 0.01 LSB) and max difference in LSBs. The LSB of an output
 is the scale of the quantized tensor it is dequantized from (times any float post-processing
 gain the model declares with ``deploy_output_lsb``; PwcNet: the stride of its final resize).
+A model deployed as several graphs with host code between them (``extra_deploy_graphs()`` and
+``track(data, graphs)``, e.g. MOTR: base model, runtime tracker, query interaction module) is
+run as a whole loop with every graph on ORT (``{task}.{graph}.int.onnx`` from export_hbir),
+each graph call compared with the integer graph on the same inputs, frame after frame
+(:func:`hat.quantization.ort_graphs_alignment.align_graphs_on_ort`).
 Writes ``{ckpt_dir}/align_bpu-metrics.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from hat.tools.deploy_common import (
@@ -46,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 def validate(args: argparse.Namespace) -> dict[str, Any]:
     from hat.quantization.deploy_platform import deploy_platform_info
     from hat.quantization.ort_alignment import align_on_ort
+    from hat.quantization.ort_graphs_alignment import align_graphs_on_ort, supports_graph_alignment
     from hat.registry import build_from_registry
+    from hat.tools.export_hbir import extra_graph_path
 
     config = RunConfig.load(args.config, args.stage, args.opts)
     path = exported_model_path(config, args.model)
@@ -66,20 +74,26 @@ def validate(args: argparse.Namespace) -> dict[str, Any]:
     processor_spec = spec.get("batch_processor") or config.require(
         "val_batch_processor", f"a batch processor (when {key} has none)"
     )
+    run_args = (
+        loader,
+        build_from_registry(processor_spec, f"{key}.batch_processor"),
+        config.deploy_inputs(),
+        update_metric,
+        build_from_registry(list(metric_specs), f"{key}.metrics"),
+        build_from_registry(list(metric_specs), f"{key}.metrics"),
+    )
+    run_kwargs = dict(level=args.level, threads=args.threads, max_samples=args.max_samples)
     try:
-        result = align_on_ort(
-            model,
-            path,
-            loader,
-            build_from_registry(processor_spec, f"{key}.batch_processor"),
-            config.deploy_inputs(),
-            update_metric,
-            build_from_registry(list(metric_specs), f"{key}.metrics"),
-            build_from_registry(list(metric_specs), f"{key}.metrics"),
-            level=args.level,
-            threads=args.threads,
-            max_samples=args.max_samples,
-        )
+        if supports_graph_alignment(model):  # several graphs and a host loop (MOTR)
+            paths = {"base": path}
+            for name in model.extra_deploy_graphs():
+                paths[name] = extra_graph_path(path, name)
+                if not os.path.isfile(paths[name]):
+                    raise ToolError(f"no exported {name} graph at {paths[name]}: run "
+                                    "tools/export_hbir.py first")  # fmt: skip
+            result = align_graphs_on_ort(model, paths, *run_args, **run_kwargs)
+        else:
+            result = align_on_ort(model, path, *run_args, **run_kwargs)
     except (KeyError, ValueError, RuntimeError) as exc:
         raise ToolError(f"{path}: {exc}") from exc
     ort_values = result["metrics_ort"]

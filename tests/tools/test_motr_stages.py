@@ -1,13 +1,17 @@
 """MOTR through HAT's commands on a tiny synthetic MOT17, as users run them: make_synthetic ->
 half split -> pack (train, test) -> train float -> predict float (MotMetric on the test halves'
-ground truth)."""
+ground truth); then calibration -> qat -> predict every stage -> export both deployed graphs
+-> align_bpu (the whole tracking loop on ONNX Runtime) -> model_checker / calops on both
+configs."""
 
+import json
 from pathlib import Path
 
 import pytest
-from stage_tools import run_tool, stage_folders, stage_metrics
+from stage_tools import PREDICT_STAGES, run_tool, stage_folders, stage_metrics
 
 CFG = str(Path(__file__).with_name("tiny_motr_stages_config.py"))
+QIM_CFG = str(Path(__file__).with_name("tiny_motr_qim_stages_config.py"))
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +52,94 @@ def test_float_stage_trains_and_tracks(float_run):
     frames = {int(r[0]) for r in rows}
     assert len(frames) == metrics["dataset_size"]
     assert len({int(r[1]) for r in rows}) >= 10  # at least the first frame's detect queries
+
+
+@pytest.fixture(scope="module")
+def quant_chain(float_run):
+    env, split, ckpt = float_run
+    for stage in ("calibration", "qat"):
+        run_tool(env, "tools/train.py", "--stage", stage, "--config", CFG)
+    for stage in PREDICT_STAGES[1:]:
+        run_tool(env, "tools/predict.py", "--stage", stage, "--config", CFG)
+    run_tool(env, "tools/export_hbir.py", "--config", CFG)
+    run_tool(env, "tools/validation_hbir.py", "--stage", "align_bpu", "--config", CFG)
+    return env, split, ckpt
+
+
+def test_quantized_stages_track_and_ort_runs_the_loop_bit_for_bit(quant_chain):
+    env, split, ckpt = quant_chain
+    for stage in ("calibration", "qat"):
+        assert (ckpt / f"{stage}-checkpoint-best.pth.tar").is_file()
+    metrics = {s: stage_metrics(ckpt, s) for s in PREDICT_STAGES}
+    for stage, m in metrics.items():
+        assert m["dataset_size"] == metrics["float"]["dataset_size"], stage
+        assert m["MOTA"] <= 1.0 and 0.0 <= m["IDF1"] <= 1.0, (stage, m)
+    # both graphs exported: the base model and the query interaction module on the slots
+    export = json.loads((ckpt / "tiny_motr_stages.int.export.json").read_text())
+    assert export["inputs"] == {"img": [1, 3, 63, 112], "query_pos": [1, 14, 128],
+                                "mask_query": [1, 14], "ref_pts": [1, 14, 2]}  # fmt: skip
+    assert export["outputs"] == ["pred_logits", "pred_boxes", "hs"]
+    qim = export["extra_graphs"]["qim"]
+    assert qim["outputs"] == ["track_query_pos"] and Path(qim["path"]).is_file()
+    assert not export["ort_op_classes"]["float_compute"]
+    # the tracking loop on ORT: every frame's base and QIM outputs bit-identical with the
+    # integer graphs on the same inputs, so the state carried across frames and the tracking
+    # metrics are int_infer's
+    align = stage_metrics(ckpt, "align_bpu")
+    frames = metrics["int_infer"]["dataset_size"]
+    assert align["samples"] == frames
+    assert align["graph_calls"] == {"base": frames, "qim": frames}
+    assert align["identical_fraction_bitwise"] == 1.0, align
+    assert align["max_diff_lsb"] == 0.0, align
+    assert set(align["outputs"]) == {"base.pred_logits", "base.pred_boxes", "base.hs",
+                                     "qim.track_query_pos"}  # fmt: skip
+    for key in ("MOTA", "IDF1", "HOTA"):
+        assert align["metrics_ort"][key] == pytest.approx(metrics["int_infer"][key], abs=1e-12)
+        assert align["metrics_int_infer_same_inputs"][key] == pytest.approx(
+            metrics["int_infer"][key], abs=1e-12
+        )
+
+
+def test_checker_calops_and_export_of_the_qim_config(quant_chain):
+    env, split, ckpt = quant_chain
+    for cfg in (CFG, QIM_CFG):
+        res = run_tool(env, "tools/model_checker.py", "--config", cfg, "--quiet")
+        assert "RESULT: the model runs as an integer model" in res.stdout, cfg
+    res = run_tool(env, "tools/calops.py", "--config", QIM_CFG)
+    assert "Input: query_pos=(1, 4, 128), output_embedding=(1, 4, 64), mask_query=(1, 4)" in (
+        res.stdout
+    )
+    # the QIM config exports the same graph from the tracker's QAT checkpoint
+    run_tool(env, "tools/export_hbir.py", "--config", QIM_CFG)
+    export = json.loads((ckpt / "tiny_motr_stages_qim.int.export.json").read_text())
+    assert export["outputs"] == ["track_query_pos"]
+    assert export["inputs"] == {"query_pos": [1, 4, 128], "output_embedding": [1, 4, 64],
+                                "mask_query": [1, 4]}  # fmt: skip
+
+
+def test_infer_tools_track_a_folder_of_frames(quant_chain, tmp_path):
+    env, split, ckpt = quant_chain
+    folder = next((split / "test").glob("*/img1"))
+    frames = sorted(folder.glob("*.jpg"))
+    outs = {}
+    for tool, out in (("tools/infer.py", tmp_path / "float"), ("tools/infer_hbir.py",
+                                                               tmp_path / "hbir")):  # fmt: skip
+        res = run_tool(env, tool, "--config", CFG, "--model-inputs", f"frames:{folder}",
+                       "--save-path", str(out))  # fmt: skip
+        assert f"{len(frames)} frames" in res.stdout, res.stdout
+        name = folder.parent.name
+        assert (out / f"{name}.gif").stat().st_size > 0
+        assert len(list((out / name).glob("*.png"))) == len(frames)
+        rows = [line.split(",") for line in (out / f"{name}.txt").read_text().splitlines()]
+        assert rows and all(len(r) == 10 for r in rows)
+        assert {int(r[0]) for r in rows} <= set(range(1, len(frames) + 1))
+        outs[tool] = rows
+    # the deployed loop (both graphs on ORT) on the raw frames tracks exactly what the stages'
+    # tracker wrote for this sequence (int_infer / align_bpu, from the packed frames)
+    stage_rows = (ckpt / "mot_results" / f"{folder.parent.name}.txt").read_text().splitlines()
+    assert sorted(r[:6] for r in outs["tools/infer_hbir.py"]) == sorted(
+        line.split(",")[:6] for line in stage_rows
+    )
+    short = ["--model-inputs", f"frames:{folder},max_frames:3", "--save-path", str(tmp_path / "s")]
+    res = run_tool(env, "tools/infer_hbir.py", "--config", CFG, *short)
+    assert "3 frames" in res.stdout

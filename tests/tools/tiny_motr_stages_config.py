@@ -21,6 +21,7 @@ model["head"]["transformer"].update(
 )
 model["track_embed"].update(dim_in=tiny_d, hidden_dim=128, dim_out=tiny_d)
 model["max_track_slots"] = 4
+deploy_inputs.update(make_deploy_inputs(63, 112, 4, 10, tiny_d))  # frames of the test half
 train_transforms[1] = dict(type="SeqResize", img_scale=(64, 112), keep_ratio=True)
 val_transforms[0]["img_scale"] = (64, 112)
 

@@ -25,18 +25,35 @@ a new sequence (or an earlier frame) arrives. Each frame returns
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from hat.models.task_modules.motr.box_ops import box_xyxy_to_cxcywh
+from hat.models.task_modules.motr.box_ops import box_xyxy_to_cxcywh, inverse_sigmoid
 from hat.models.task_modules.motr.track_instances import TrackInstances, empty_track_instances
 from hat.nn import QuantStub
 from hat.registry import OBJECT_REGISTRY
 
-__all__ = ["Motr", "MotrTrackState"]
+__all__ = ["Motr", "MotrGraphs", "MotrTrackState"]
+
+BaseGraph = Callable[[dict[str, torch.Tensor]], Mapping[str, torch.Tensor]]
+QimGraph = Callable[[dict[str, torch.Tensor]], Mapping[str, torch.Tensor]]
+
+
+class MotrGraphs:
+    """The two deployed graphs the evaluation loop calls, as callables on named inputs:
+
+    * ``base({img, query_pos, mask_query, ref_pts}) -> {pred_logits, pred_boxes, hs}``;
+    * ``qim({query_pos, output_embedding, mask_query}) -> {track_query_pos}``.
+
+    :meth:`Motr.own_graphs` gives the model's own (float, fake-quantized or integer); a
+    deployment runs the exported files instead (e.g. on ONNX Runtime) with the same host code.
+    """
+
+    def __init__(self, base: BaseGraph, qim: QimGraph) -> None:
+        self.base, self.qim = base, qim
 
 
 class MotrTrackState:
@@ -209,12 +226,19 @@ class Motr(nn.Module):
             query_mask=mask[None],
         )
 
-    def track_frame(self, out: Mapping[str, torch.Tensor], state: MotrTrackState) -> TrackInstances:
+    def track_frame(
+        self,
+        out: Mapping[str, torch.Tensor],
+        state: MotrTrackState,
+        graphs: MotrGraphs | None = None,
+    ) -> TrackInstances:
         """Runtime tracking of one frame's head outputs: identities given and taken by the
-        runtime tracker, the next frame's slots refreshed by the query interaction module.
-        Returns the frame's valid queries (detect queries and live tracks) with their ids."""
+        runtime tracker, the next frame's slots refreshed by the query interaction module
+        (``graphs.qim``, default the model's own). Returns the frame's valid queries (detect
+        queries and live tracks) with their ids."""
         nd = int(self.head.num_queries)
         query_pos, ref_pts = self.head.init_queries()
+        query_pos, ref_pts = query_pos.detach(), ref_pts.detach()
         logits, boxes, hs = out["pred_logits"][0], out["pred_boxes"][0], out["hs"][0]
         valid = torch.cat([torch.ones(nd, dtype=torch.bool, device=logits.device), state.mask])
         obj = torch.cat([torch.full((nd,), -1, dtype=torch.long, device=logits.device),
@@ -233,10 +257,12 @@ class Motr(nn.Module):
             disappear_time=gone[valid],
         )
         self.runtime_tracker.update(inst)
-        self._refresh_slots(inst, state)
+        self._refresh_slots(inst, state, graphs or self.own_graphs())
         return inst
 
-    def _refresh_slots(self, inst: TrackInstances, state: MotrTrackState) -> None:
+    def _refresh_slots(
+        self, inst: TrackInstances, state: MotrTrackState, graphs: MotrGraphs
+    ) -> None:
         live = (inst.obj_idxes >= 0).nonzero().flatten()
         if live.numel() > state.num_slots:  # keep the best-scoring tracks
             order = inst.scores[live].argsort(descending=True, stable=True)
@@ -253,14 +279,40 @@ class Motr(nn.Module):
             inst.pred_boxes[live],
         )
         mask[:n] = True
-        new_pos, new_ref = self.track_embed.update_track_embedding(query_pos, embed, boxes, mask)
+        qim_in = dict(query_pos=query_pos[None], output_embedding=embed[None],
+                      mask_query=mask[None].float())  # fmt: skip
+        new_pos = graphs.qim(qim_in)["track_query_pos"][0]
+        # the next frame's reference points: the box centres' logits (host code, between
+        # the two graphs, as on the board)
+        new_ref = inverse_sigmoid(boxes[:, :2].detach())
         state.query_pos, state.ref_pts, state.mask = new_pos, new_ref, mask
         state.obj_idxes = torch.full((s,), -1, dtype=torch.long, device=device)
         state.obj_idxes[:n] = inst.obj_idxes[live]
         state.disappear_time = torch.zeros(s, dtype=torch.long, device=device)
         state.disappear_time[:n] = inst.disappear_time[live]
 
-    def _forward_eval(self, data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def own_graphs(self) -> MotrGraphs:
+        """This model's base graph (:meth:`deploy_forward`) and QIM graph
+        (``track_embed.track_query_pos``) as :class:`MotrGraphs`."""
+        return MotrGraphs(
+            lambda x: self.deploy_forward(x["img"], x["query_pos"], x["mask_query"], x["ref_pts"]),
+            lambda x: {
+                "track_query_pos": self.track_embed.track_query_pos(
+                    x["query_pos"], x["output_embedding"], x["mask_query"]
+                )
+            },
+        )
+
+    def track(self, data: Mapping[str, Any], graphs: MotrGraphs | None = None) -> list[dict]:
+        """Frame-by-frame tracking of an evaluation batch with ``graphs`` (default: the
+        model's own); the host code (queries, runtime tracker, slots, post-processing) is the
+        same whichever graphs run."""
+        return self._forward_eval(data, graphs or self.own_graphs())
+
+    def _forward_eval(
+        self, data: Mapping[str, Any], graphs: MotrGraphs | None = None
+    ) -> list[dict[str, Any]]:
+        graphs = graphs or self.own_graphs()
         frames = data.get("frames")
         if not isinstance(frames, Sequence) or len(frames) != 1:
             raise KeyError(
@@ -273,9 +325,12 @@ class Motr(nn.Module):
             seq = frame["seq_name"][b]
             frame_id = int(frame["frame_id"][b])
             state = self._state_for(seq, frame_id, img.device)
-            feat = self.image_feature(img)
-            out = self._head(feat, **self.deploy_queries(state))
-            inst = self.track_frame(out, state)
+            q = self.deploy_queries(state)
+            out = graphs.base(
+                dict(img=img, query_pos=q["query_pos"].detach(),
+                     mask_query=q["query_mask"].float(), ref_pts=q["ref_pts"].detach())
+            )  # fmt: skip
+            inst = self.track_frame(out, state, graphs)
             state.frame_id = frame_id
             ori = frame.get("ori_shape")
             hw = tuple(int(v) for v in ori[b]) if ori is not None else tuple(img.shape[-2:])
@@ -285,6 +340,33 @@ class Motr(nn.Module):
                      scores=res["scores"])
             )  # fmt: skip
         return results
+
+    # -- deployment ------------------------------------------------------------------------------
+    def qim_example_inputs(self) -> dict[str, torch.Tensor]:
+        """Example inputs of the QIM graph: ``query_pos (1, S, 2d)``, ``output_embedding
+        (1, S, d)``, ``mask_query (1, S)`` (all slots valid)."""
+        s, d = self.max_track_slots, self.d_model
+        g = torch.Generator().manual_seed(0)
+        return dict(
+            query_pos=torch.randn(1, s, 2 * d, generator=g),
+            output_embedding=torch.randn(1, s, d, generator=g),
+            mask_query=torch.ones(1, s),
+        )
+
+    def extra_deploy_graphs(self) -> dict[str, tuple[nn.Module, dict[str, torch.Tensor]]]:
+        """The graphs deployed beside the base one (:meth:`deploy_forward`): name ->
+        ``(module called with a dict of named inputs, example inputs)``. MOTR: ``qim``, the
+        query interaction module on the track slots (:class:`MotrQim`, sharing this model's
+        ``track_embed``)."""
+        from hat.models.structures.motr_qim import MotrQim
+
+        return {"qim": (MotrQim(self.track_embed), self.qim_example_inputs())}
+
+    def deploy_output_lsb(self, scales: Mapping[str, float]) -> list[float | None]:
+        """The LSB of each deployed output (``pred_logits``, ``pred_boxes``, ``hs``) from the
+        scales entering the DeQuantStubs (class logits: a float high-precision output)."""
+        last = len(self.head.box_dequant) - 1
+        return [None, scales.get(f"head.box_dequant.{last}"), scales.get("head.hs_dequant")]
 
     # -- quantization ----------------------------------------------------------------------------
     def fuse_model(self) -> None:

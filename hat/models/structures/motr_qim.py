@@ -53,6 +53,10 @@ class MotrQim(nn.Module):
         )
         return {"track_query_pos": query_pos}
 
+    def deploy_output_lsb(self, scales: Mapping[str, float]) -> list[float | None]:
+        """The LSB of ``track_query_pos`` (the scale entering the QIM's DeQuantStub)."""
+        return [scales.get("track_embed.out_dequant")]
+
     def fuse_model(self) -> None:
         """Nothing to fuse (Linear layers, LayerNorms, attention)."""
 
