@@ -118,6 +118,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bev-val-scenes", type=int, default=2)
     parser.add_argument("--bev-frames-per-scene", type=int, default=40)
     parser.add_argument("--bev-image-size", default="480x270", help="nuScenes cameras, WxH")
+    parser.add_argument("--motr-seqs", type=int, default=3, help="synthetic MOT17 videos")
+    parser.add_argument("--motr-frames", type=int, default=200, help="frames per video (halved)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--infer-pair",

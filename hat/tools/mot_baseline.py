@@ -15,7 +15,8 @@ what a learned tracker adds is measured against this.
 
 Writes ``<out-dir>/<seq>.txt`` (MOTChallenge results, the detections' boxes and scores), then
 with ``--gt-dir`` evaluates them as ``mot_eval.py`` does (table; ``--output`` JSON with the same
-keys plus ``tracker``, the settings).
+keys plus ``tracker``, the settings, and the overall ``MOTA``, ``IDF1``, ``HOTA`` and
+``dataset_size`` (frames) at the top, as ``MotMetric`` names them).
 
 Defaults: ``--min-score 0.5`` suits the FRCNN and SDP copies (scores in (0, 1); the synthetic
 ones are a logistic whose true positives lie mostly above 0.8 and false positives mostly below
@@ -276,6 +277,13 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, float]] | None:
             },
             "tracker": asdict(params),
         }
+        overall = table.get("OVERALL", {})
+        # the headline scores under the names MotMetric reports them (MOTA, IDF1, HOTA)
+        for key, name in (("mota", "MOTA"), ("idf1", "IDF1"), ("HOTA", "HOTA")):
+            if key in overall:
+                doc[name] = _json_safe(overall[key])
+        if "num_frames" in overall:
+            doc["dataset_size"] = _json_safe(overall["num_frames"])
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         with open(args.output, "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=2, allow_nan=False)

@@ -163,9 +163,15 @@ def test_end_to_end_on_synthetic_mot17(tiny_mot17):
     assert "OVERALL" in res.stdout and "MOTA" in res.stdout
     assert [p.name for p in out.iterdir()] == ["MOT17-02-FRCNN.txt"]
     doc = json.loads(metrics.read_text())
-    assert set(doc) == {"gt_dir", "res_dir", "fmt", "sequences", "tracker"}
+    assert set(doc) == {"gt_dir", "res_dir", "fmt", "sequences", "tracker", "MOTA", "IDF1",
+                        "HOTA", "dataset_size"}  # fmt: skip
     assert doc["tracker"] == {"min_score": 0.5, "iou_threshold": 0.3, "max_age": 5, "min_hits": 2}
     overall = doc["sequences"]["OVERALL"]
+    # the headline scores at the top, as MotMetric names them
+    assert (doc["MOTA"], doc["IDF1"], doc["HOTA"]) == (
+        overall["mota"], overall["idf1"], overall["HOTA"]
+    )
+    assert doc["dataset_size"] == 7
     assert overall["mota"] > 0.0 and 0.0 < overall["idf1"] <= 1.0 and 0.0 < overall["HOTA"] <= 1
     # the result file: MOTChallenge rows inside the test half's renumbered frames
     rows = np.loadtxt(out / "MOT17-02-FRCNN.txt", delimiter=",", ndmin=2)
