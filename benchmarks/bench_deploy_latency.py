@@ -141,6 +141,10 @@ def prepare(config, size: Size, ckpt: str | None, tmp: str, fixed: str | None = 
     with torch.no_grad():
         for s in range(1, 3):
             model(_inputs(config, size, seed=s, fixed=fixed))
+            # graphs deployed beside this one (MOTR's query interaction module) calibrate too
+            extra = getattr(model, "extra_deploy_graphs", None)
+            for graph, graph_inputs in (extra() if callable(extra) else {}).values():
+                graph(graph_inputs)
     im = QAT2Quantize()(model)
     int8 = os.path.join(tmp, f"int8_{tag}.onnx")
     rep = export_int_model_to_onnx(im, x, int8)

@@ -336,19 +336,28 @@ def export_float_onnx(
     with torch.no_grad():
         out_names = [n for n, _ in named_outputs(_Wrapper().eval()(*args))]
     buf = io.StringIO()
+    proto = None
     with warnings.catch_warnings(), contextlib.redirect_stdout(buf), torch.no_grad():
         warnings.simplefilter("ignore")
         if dynamo:
-            prog = torch.onnx.export(
-                _Wrapper().eval(),
-                args,
-                dynamo=True,
-                opset_version=opset,
-                input_names=names,
-                output_names=out_names,
-            )
-            proto = prog.model_proto
-        else:
+            try:
+                prog = torch.onnx.export(
+                    _Wrapper().eval(),
+                    args,
+                    dynamo=True,
+                    opset_version=opset,
+                    input_names=names,
+                    output_names=out_names,
+                )
+                proto = prog.model_proto
+            except Exception as exc:  # noqa: BLE001 - e.g. shapes read from tensors (MOTR)
+                logger.warning(
+                    "export_float_onnx: the dynamo exporter failed (%s: %s); exporting with the "
+                    "TorchScript exporter (static shapes traced from the example inputs)",
+                    type(exc).__name__,
+                    str(exc).splitlines()[0][:200] if str(exc) else "",
+                )
+        if proto is None:
             f = io.BytesIO()
             torch.onnx.export(
                 _Wrapper().eval(),
