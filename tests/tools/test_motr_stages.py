@@ -143,3 +143,20 @@ def test_infer_tools_track_a_folder_of_frames(quant_chain, tmp_path):
     short = ["--model-inputs", f"frames:{folder},max_frames:3", "--save-path", str(tmp_path / "s")]
     res = run_tool(env, "tools/infer_hbir.py", "--config", CFG, *short)
     assert "3 frames" in res.stdout
+
+
+def test_quant_analysis_compares_the_tracker_on_the_float_state(quant_chain, tmp_path):
+    """The per-layer similarity on a tracker: the float loop drives and every graph call also
+    runs the integer graph on the same inputs, so the QIM's layers compare like for like."""
+    env, split, ckpt = quant_chain
+    out = tmp_path / "qa"
+    run_tool(env, "tools/quant_analysis.py", "--config", CFG, "--stage", "int_infer",
+             "--max-batches", "3", "--out-dir", str(out))  # fmt: skip
+    layers = {r["name"]: r for r in json.loads((out / "similarity.json").read_text())["layers"]}
+    for name in ("[output].pred_boxes", "[output].hs", "[output].track_query_pos"):
+        assert name in layers, sorted(layers)[:10]
+    # the QIM's input is the float tracker's state: its stubs only round it
+    assert layers["track_embed.query_quant"]["cosine"] > 0.999
+    assert layers["track_embed.embed_quant"]["cosine"] > 0.99
+    # the reference points' int16 sigmoid table on the float logits: nearly exact
+    assert layers["head.transformer.decoder.ref_sigmoid.0"]["cosine"] > 0.99999

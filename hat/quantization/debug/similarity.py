@@ -5,6 +5,12 @@ Both models run on the same batches; every quantized unit (see
 same name and their outputs are compared after dequantization. Errors accumulate through the
 network (each quantized layer sees quantized inputs), as in deployment; the model outputs are
 compared too (rows named ``[output]...``).
+
+A model with state across frames, deployed as several graphs with host code between them
+(``extra_deploy_graphs()`` and ``track(data, graphs)``, e.g. MOTR), is compared graph call by
+graph call: the float model's tracking loop drives, and every call of one of its graphs also
+runs the quantized graph on the very same inputs (the float state: queries, track slots), so
+each layer's difference is the quantization's and not that of two trackers drifting apart.
 """
 
 from __future__ import annotations
@@ -143,7 +149,12 @@ def featuremap_similarity(
     quant_rec = OutputRecorder(quant_model, names, collector.on_quant)
     out_rows: dict[str, LayerSimilarity] = {}
     started = time.perf_counter()
+    paired = _paired_loop(float_model, quant_model, float_rec, quant_rec, out_rows, collector)
     for i, batch in enumerate(batches):
+        if paired is not None:  # a tracker: compare graph call by graph call on float state
+            run(paired, batch)
+            _log_progress(i, len(batches), started)
+            continue
         collector.float_out.clear()
         with float_rec:
             float_rec.new_forward()
@@ -165,6 +176,76 @@ def featuremap_similarity(
         r.index = len(layers)
         layers.append(r)
     return SimilarityReport(layers, len(batches), title, float_rec.missing)
+
+
+def _log_progress(i: int, n: int, started: float) -> None:
+    elapsed = time.perf_counter() - started
+    logger.info(
+        "similarity batch %d/%d (%.1f s, ETA %.1f s)",
+        i + 1,
+        n,
+        elapsed,
+        elapsed / (i + 1) * (n - i - 1),
+    )
+
+
+class _Graphs:
+    def __init__(self, graphs: dict[str, Any]) -> None:
+        for name, fn in graphs.items():
+            setattr(self, name, fn)
+
+
+class _PairedLoop(nn.Module):
+    """The float model's tracking loop whose graph calls also run the quantized graphs."""
+
+    def __init__(self, float_model: nn.Module, graphs: _Graphs) -> None:
+        super().__init__()
+        self.float_model, self.graphs = float_model, graphs
+
+    def forward(self, batch: Any) -> Any:
+        return self.float_model.track(batch, self.graphs)
+
+
+def _paired_loop(
+    float_model: nn.Module,
+    quant_model: nn.Module,
+    float_rec: OutputRecorder,
+    quant_rec: OutputRecorder,
+    out_rows: dict[str, LayerSimilarity],
+    collector: _Collector,
+) -> nn.Module | None:
+    """For models with several deployed graphs and a host loop (see module doc), the module to
+    run per batch; None for other models."""
+    if not all(
+        callable(getattr(m, attr, None))
+        for m in (float_model, quant_model)
+        for attr in ("extra_deploy_graphs", "track")
+    ):
+        return None
+    float_graphs = {
+        "base": float_model,
+        **{k: g for k, (g, _) in float_model.extra_deploy_graphs().items()},
+    }
+    quant_graphs = {
+        "base": quant_model,
+        **{k: g for k, (g, _) in quant_model.extra_deploy_graphs().items()},
+    }
+
+    def paired(name: str) -> Any:
+        def call(inputs: dict) -> Any:
+            collector.float_out.clear()
+            with float_rec:
+                float_rec.new_forward()
+                float_outs = float_graphs[name](inputs)
+            with quant_rec:
+                quant_rec.new_forward()
+                quant_outs = quant_graphs[name](inputs)
+            _compare_outputs(float_outs, quant_outs, out_rows, collector)
+            return float_outs
+
+        return call
+
+    return _PairedLoop(float_model, _Graphs({name: paired(name) for name in float_graphs}))
 
 
 def _compare_outputs(
