@@ -348,8 +348,9 @@ class MotrDeformableTransformer(nn.Module):
         extra_track_attn: the extra self-attention over the track slots in every decoder layer.
 
     ``forward(srcs, masks, pos_embeds, query_pos, ref_pts, query_mask, num_detect, bbox_embed)
-    -> (hs, reference_logits, deltas)``, see :meth:`forward`. The input projection, the positional and level
-    embeddings, the learned queries and the prediction heads belong to the head.
+    -> (hs, reference_logits, deltas)``, see :meth:`forward`. The input projection, the
+    positional and level embeddings, the learned queries and the prediction heads belong to the
+    head.
     """
 
     def __init__(
