@@ -391,7 +391,6 @@ def check_model(
     report.problems += _structure_problems(float_model, example_inputs)
     root = type(float_model).__name__
     float_macs = count_ops(float_model, example_inputs)
-    n_convs = sum(isinstance(m, nn.Conv2d) for m in float_model.modules())
     try:
         int_model, report.warnings = _quantize(copy.deepcopy(model).eval(), example_inputs)
     except Exception as exc:  # noqa: BLE001 - reported as a checker finding
@@ -428,6 +427,23 @@ def check_model(
         graph = optimized_graph(path, "extended").graph
     found, counts = _ort_findings(graph, report.rows, exported.inputs)
     report.problems += found
+    if exported.unused_modules:
+        report.warnings.append(
+            "computed but read by no output, dropped from the deployed graph: "
+            + ", ".join(exported.unused_modules)
+        )
+        unused = tuple(exported.unused_modules)
+        report.rows = [
+            r
+            for r in report.rows
+            if not any(r.name == u or r.name.startswith(u + ".") for u in unused)
+        ]
+    # convolutions whose results no output uses are not in the deployed graph
+    n_convs = sum(
+        isinstance(m, nn.Conv2d)
+        and not any(n == u or n.startswith(u + ".") for u in exported.unused_modules)
+        for n, m in float_model.named_modules()
+    )
     n_int_convs = sum(counts.get(op, 0) for op in ("QLinearConv", "ConvInteger", EXACT_INT_CONV_OP))
     if n_int_convs < n_convs:
         report.problems.append(

@@ -57,7 +57,9 @@ DEFAULT_OPSET = 21  # int16 QuantizeLinear/DequantizeLinear need opset 21
 class ExportReport:
     """What was written: path, input/output names, node counts, the float islands and, per
     spliced float module, the torch exporter that produced it (``"dynamo"``, or
-    ``"torchscript"`` after the dynamo exporter failed: a WARNING names the exception)."""
+    ``"torchscript"`` after the dynamo exporter failed: a WARNING names the exception), and
+    ``unused_modules``: the modules whose every node was dropped because no output uses what
+    they compute (e.g. feature levels no head reads)."""
 
     path: str
     inputs: list[str]
@@ -65,6 +67,7 @@ class ExportReport:
     op_counts: dict[str, int]
     float_islands: list[str] = field(default_factory=list)
     float_exporters: dict[str, str] = field(default_factory=dict)
+    unused_modules: list[str] = field(default_factory=list)
 
 
 def _call_model(model: nn.Module, inputs: dict[str, Any], mode: str) -> Any:
@@ -82,7 +85,9 @@ def _call_model(model: nn.Module, inputs: dict[str, Any], mode: str) -> Any:
     raise ValueError(f"unknown input mode {mode!r}")
 
 
-def _to_onnx_model(rec: tracing.GraphRecorder, inputs, outputs, opset: int):
+def _to_onnx_model(
+    rec: tracing.GraphRecorder, inputs, outputs, opset: int, unused: list[str] | None = None
+):
     import onnx
     from onnx import helper, numpy_helper
 
@@ -96,7 +101,11 @@ def _to_onnx_model(rec: tracing.GraphRecorder, inputs, outputs, opset: int):
                 n.op_type, n.inputs, n.outputs, name=n.name, domain=n.domain, **n.attrs
             )
         )
-    nodes, needed = _live_nodes(nodes, [o.name for o in outputs])
+    live, needed = _live_nodes(nodes, [o.name for o in outputs])
+    if unused is not None:
+        kept = {_scope(n.name) for n in live}
+        unused.extend(sorted({_scope(n.name) for n in nodes} - kept - {""}))
+    nodes = live
     inits = []
     for name, arr in rec.initializers.items():
         if name not in needed:
@@ -114,6 +123,11 @@ def _to_onnx_model(rec: tracing.GraphRecorder, inputs, outputs, opset: int):
     model.ir_version = IR_VERSION
     onnx.checker.check_model(model)
     return model
+
+
+def _scope(node_name: str) -> str:
+    """The module a node was recorded in (node names are ``<module>/<node>``)."""
+    return node_name.split("/", 1)[0] if "/" in node_name else ""
 
 
 def _live_nodes(nodes: list, outputs: list[str]) -> tuple[list, set[str]]:
@@ -186,7 +200,8 @@ def export_int_model_to_onnx(
         seen.add(name)
         out_infos.append(_value_info(name, t))
     in_infos = [_value_info(k, v) for k, v in graph_inputs]
-    onnx_model = _to_onnx_model(rec, in_infos, out_infos, opset)
+    unused: list[str] = []
+    onnx_model = _to_onnx_model(rec, in_infos, out_infos, opset, unused)
     import onnx
 
     onnx.save(onnx_model, os.fspath(path))
@@ -206,6 +221,7 @@ def export_int_model_to_onnx(
         counts,
         islands,
         exporters,
+        unused,
     )
 
 

@@ -64,6 +64,7 @@ def export_hbir(args: argparse.Namespace) -> dict:
         "ort_extended_op_counts": ort_counts,
         "ort_op_classes": classify_ops(ort_counts),
         "float_islands": rep.float_islands,
+        "unused_modules": rep.unused_modules,
         "seconds": round(time.perf_counter() - t0, 3),
     }
     extra = getattr(model, "extra_deploy_graphs", None)

@@ -134,3 +134,48 @@ def test_integer_factor_bilinear_upsampling_is_integer():
     assert report.summary.float_islands == {} and report.summary.integer_mac_share == 1.0
     _consistent(report)
     assert "float islands: none" in report.render_text()
+
+
+class UnusedBranch(nn.Module):
+    """A conv whose result no output reads (e.g. a feature level no head uses)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.quant = QuantStub()
+        self.feat = ConvModule2d(3, 8, 3, padding=1, act_layer=nn.ReLU())
+        self.side = ConvModule2d(8, 8, 3, padding=1)
+        self.head = ConvModule2d(8, 2, 1)
+        self.dequant = DeQuantStub()
+
+    def forward(self, data):
+        x = self.feat(self.quant(data["img"]))
+        self.side(x)  # computed, then dropped
+        return self.dequant(self.head(x))
+
+
+def test_unused_computation_is_dropped_from_the_graph_and_named(tmp_path):
+    from hat.quantization import (
+        FakeQuantState,
+        convert,
+        default_set_qconfig,
+        prepare_qat,
+        set_fake_quantize,
+    )
+    from hat.quantization.export_onnx import export_int_model_to_onnx
+    from hat.quantization.ort_runner import optimized_op_counts
+
+    inputs = {"img": torch.rand(1, 3, 8, 8)}
+    report = check_model(UnusedBranch().eval(), inputs)
+    assert report.ok, report.problems
+    assert report.summary.convs == 2 and report.summary.integer_convs == 2
+    assert any("dropped from the deployed graph: side" in w for w in report.warnings)
+    assert all(r.name != "side" for r in report.rows)
+    model = default_set_qconfig(UnusedBranch().eval())
+    prepare_qat(model, inplace=True, state=FakeQuantState.CALIBRATION)
+    with torch.no_grad():
+        model(inputs)
+    set_fake_quantize(model, FakeQuantState.VALIDATION)
+    path = tmp_path / "m.onnx"
+    exported = export_int_model_to_onnx(convert(model), inputs, path)
+    assert exported.unused_modules == ["side"]
+    assert optimized_op_counts(str(path))["QLinearConv"] == 2

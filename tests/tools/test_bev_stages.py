@@ -4,6 +4,7 @@ run them: make_synthetic -> pack (train, val) -> train float -> calibration -> q
 checker and calops."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -71,10 +72,22 @@ def test_stage_chain_metrics_and_export(chain):
     heads = ("heatmap", "reg", "height", "dim", "rot", "vel")
     assert export["outputs"] == ["bev_seg"] + [f"bev_det_{t}.{k}" for t in range(6) for k in heads]
     assert not export["ort_op_classes"]["float_compute"] and not export["float_islands"]
-    # every convolution of the model and each pyramid-pooling bin is an integer kernel
+    # the last BiFPN stack's bottom-up nodes (4-7) feed no decoder: not in the deployed graph
+    unused = export["unused_modules"]
+    nodes = {re.match(r"bev_encoder\.neck\.layers\.\d+\.nodes\.\d+", u) for u in unused}
+    assert (
+        unused
+        and {m.group(0) for m in nodes if m}
+        == {f"bev_encoder.neck.layers.2.nodes.{i}" for i in range(4, 8)}
+        and all(nodes)
+    ), unused
+    # every other convolution of the model and each pyramid-pooling bin is an integer kernel
     cfg = RunConfig.load(CFG, stage="float")
     model = build_from_registry(cfg.model_spec(), "model")
-    convs = sum(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    convs = sum(
+        isinstance(m, torch.nn.Conv2d) and not any(n.startswith(u + ".") for u in unused)
+        for n, m in model.named_modules()
+    )
     bins = len(cfg.model_spec()["neck"]["pool_bins"])
     ops = export["ort_extended_op_counts"]
     # (pooling bins: ConvInteger; the 37 high-precision outputs: exact int32 float convs)
