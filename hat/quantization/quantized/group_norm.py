@@ -18,40 +18,25 @@ from torch import nn
 from hat.quantization.qat.base import all_float
 from hat.quantization.qtensor import QTensor, plain
 from hat.quantization.quantized.base import (
-    FLOAT_ISLAND,
-    Deployment,
-    IntModule,
     expect_int_qtensor,
-    is_quantized,
 )
 from hat.quantization.quantized.intops import quantize
-from hat.quantization.quantized.layer_norm import emit_normalise, normalise_centred
+from hat.quantization.quantized.layer_norm import IntNorm, emit_normalise, normalise_centred
 
 __all__ = ["IntGroupNorm"]
 
 
-class IntGroupNorm(IntModule):
+class IntGroupNorm(IntNorm):
     """GroupNorm of integer codes (see module doc)."""
+
+    kind = "GroupNorm"
+    statistics = "each group's codes"
 
     def __init__(
         self, num_groups: int, channels: int, eps: float, weight, bias, input_scale, out
     ) -> None:
-        super().__init__()
+        super().__init__(channels, eps, weight, bias, input_scale, out)
         self.num_groups = int(num_groups)
-        self.channels = int(channels)
-        self.eps = float(eps)
-        w = torch.ones(channels) if weight is None else weight.detach().float().clone()
-        b = torch.zeros(channels) if bias is None else bias.detach().float().clone()
-        self.register_buffer("gamma", w)
-        self.register_buffer("beta", b)
-        s = float(input_scale)
-        if s <= 0.0:
-            raise RuntimeError(
-                "IntGroupNorm: input scale unknown; calibrate the model before convert()"
-            )
-        self.register_buffer("input_scale", torch.tensor(s))
-        self.register_buffer("eps_codes", torch.tensor(np.float32(self.eps / (s * s))))
-        self._init_output(*out)
 
     @classmethod
     def from_qat(cls, qat: nn.Module) -> IntGroupNorm:
@@ -102,15 +87,6 @@ class IntGroupNorm(IntModule):
 
         self._emit(export)
         return out
-
-    def deployment(self, inputs, output) -> Deployment:
-        if not is_quantized(inputs[0]):
-            return super().deployment(inputs, output)
-        return Deployment(
-            FLOAT_ISLAND,
-            "GroupNorm: ORT has no integer kernel; exact int32 sums of each group's codes, then "
-            "element-wise float32 ops the integer model reproduces bit for bit",
-        )
 
     def extra_repr(self) -> str:
         return f"{self.num_groups}, {self.channels}, eps={self.eps}, " + super().extra_repr()

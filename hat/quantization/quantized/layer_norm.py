@@ -32,7 +32,7 @@ from hat.quantization.quantized.base import (
 )
 from hat.quantization.quantized.intops import quantize
 
-__all__ = ["IntLayerNorm", "emit_normalise", "normalise_centred"]
+__all__ = ["IntLayerNorm", "IntNorm", "emit_normalise", "normalise_centred"]
 
 
 def normalise_centred(
@@ -66,8 +66,13 @@ def emit_normalise(rec, d: str, inv_n: torch.Tensor, eps_codes: torch.Tensor) ->
     return rec.node1("Div", [rec.node1("Sub", [df, m], "centred"), den], "normed")
 
 
-class IntLayerNorm(IntModule):
-    """LayerNorm of integer codes (see module doc)."""
+class IntNorm(IntModule):
+    """Shared part of the integer-input normalisations: the affine ``gamma``/``beta``
+    (float32), the input scale and ``eps`` in code units (one float32 constant shared with the
+    exported graph), the output qparams; a named float island on ORT."""
+
+    kind = "LayerNorm"
+    statistics = "the codes"
 
     def __init__(self, channels: int, eps: float, weight, bias, input_scale, out) -> None:
         super().__init__()
@@ -80,13 +85,28 @@ class IntLayerNorm(IntModule):
         s = float(input_scale)
         if s <= 0.0:
             raise RuntimeError(
-                "IntLayerNorm: input scale unknown; calibrate the model before convert()"
+                f"{type(self).__name__}: input scale unknown; calibrate the model before convert()"
             )
         self.register_buffer("input_scale", torch.tensor(s))
-        # eps in code units, one float32 constant shared with the exported graph
         self.register_buffer("eps_codes", torch.tensor(np.float32(self.eps / (s * s))))
-        self.register_buffer("inv_channels", torch.tensor(np.float32(1.0 / channels)))
         self._init_output(*out)
+
+    def deployment(self, inputs, output) -> Deployment:
+        if not is_quantized(inputs[0]):
+            return super().deployment(inputs, output)
+        return Deployment(
+            FLOAT_ISLAND,
+            f"{self.kind}: ORT has no integer kernel; exact int32 sums of {self.statistics}, "
+            "then element-wise float32 ops the integer model reproduces bit for bit",
+        )
+
+
+class IntLayerNorm(IntNorm):
+    """LayerNorm of integer codes (see module doc)."""
+
+    def __init__(self, channels: int, eps: float, weight, bias, input_scale, out) -> None:
+        super().__init__(channels, eps, weight, bias, input_scale, out)
+        self.register_buffer("inv_channels", torch.tensor(np.float32(1.0 / channels)))
 
     @classmethod
     def from_qat(cls, qat: nn.Module) -> IntLayerNorm:
@@ -128,15 +148,6 @@ class IntLayerNorm(IntModule):
 
         self._emit(export)
         return out
-
-    def deployment(self, inputs, output) -> Deployment:
-        if not is_quantized(inputs[0]):
-            return super().deployment(inputs, output)
-        return Deployment(
-            FLOAT_ISLAND,
-            "LayerNorm: ORT has no integer kernel; exact int32 sums of the codes, then "
-            "element-wise float32 ops the integer model reproduces bit for bit",
-        )
 
     def extra_repr(self) -> str:
         return f"{self.channels}, eps={self.eps}, " + super().extra_repr()
