@@ -23,7 +23,7 @@ from torch import nn
 from hat.quantization.output_order import output_tensors
 from hat.quantization.qtensor import QTensor
 
-__all__ = ["DequantScaleProbe", "align_on_ort", "output_lsbs"]
+__all__ = ["DequantScaleProbe", "align_on_ort", "alignment_report", "output_lsbs"]
 
 
 class DequantScaleProbe:
@@ -151,16 +151,28 @@ def align_on_ort(
         predictor.fit()
     finally:
         probe.remove()
-    if state["samples"] == 0:
+    return alignment_report(state["samples"], align, task_metrics, reference_metrics, t0)
+
+
+def alignment_report(
+    samples: int,
+    align: Any,
+    task_metrics: Sequence[Any],
+    reference_metrics: Sequence[Any],
+    started: float,
+) -> dict[str, Any]:
+    """The result of an alignment run: sample count, both metric sets, the per-output
+    alignment and its overall values, seconds since ``started``."""
+    if samples == 0:
         raise RuntimeError("the data loader yielded no samples")
     overall = align.get_dict()
     return {
-        "samples": state["samples"],
+        "samples": samples,
         "metrics_ort": _values(task_metrics),
         "metrics_int_infer_same_inputs": _values(reference_metrics),
         "outputs": align.output_report(),
         "identical_fraction": overall["identical_fraction"],
         "identical_fraction_bitwise": overall["identical_fraction_bitwise"],
         "max_diff_lsb": overall["max_diff_lsb"],
-        "seconds": round(time.perf_counter() - t0, 3),
+        "seconds": round(time.perf_counter() - started, 3),
     }

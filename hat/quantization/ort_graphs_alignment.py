@@ -28,10 +28,21 @@ from typing import Any
 import torch
 from torch import nn
 
-from hat.quantization.ort_alignment import DequantScaleProbe, _Limited, _values, output_lsbs
+from hat.quantization.ort_alignment import (
+    DequantScaleProbe,
+    _Limited,
+    alignment_report,
+    output_lsbs,
+)
 from hat.quantization.output_order import named_outputs, output_tensors
 
-__all__ = ["align_graphs_on_ort", "graphs_on_ort", "supports_graph_alignment"]
+__all__ = [
+    "GraphSet",
+    "align_graphs_on_ort",
+    "deployed_graphs",
+    "graphs_on_ort",
+    "supports_graph_alignment",
+]
 
 
 def supports_graph_alignment(model: nn.Module) -> bool:
@@ -55,12 +66,26 @@ class _BothLoops(nn.Module):
         }
 
 
-class _Graphs:
-    """Named graph callables (attributes), as the model's ``track`` expects them."""
+class GraphSet:
+    """Named graph callables (attributes), as the model's ``track(data, graphs)`` takes them."""
 
     def __init__(self, graphs: dict[str, Callable[[dict], Any]]) -> None:
         for name, fn in graphs.items():
             setattr(self, name, fn)
+
+
+def deployed_graphs(
+    model: nn.Module, example_inputs: dict[str, Any] | None = None
+) -> dict[str, tuple[nn.Module, dict[str, Any]]]:
+    """Every deployed graph of ``model``: ``"base"`` (the model itself, called with the base
+    graph's named inputs, ``example_inputs``) and its ``extra_deploy_graphs()``."""
+    return {"base": (model, example_inputs or {}), **model.extra_deploy_graphs()}
+
+
+def _require_paths(graphs: dict[str, Any], paths: dict[str, str]) -> None:
+    missing = [n for n in graphs if n not in paths]
+    if missing:
+        raise KeyError(f"no exported file for the deployed graphs {missing} (export them first)")
 
 
 def graphs_on_ort(
@@ -74,18 +99,14 @@ def graphs_on_ort(
     callable attribute per graph; ``paths``: graph name -> ONNX file, ``"base"`` included)."""
     from hat.quantization.ort_runner import OrtModule
 
-    int_model = int_model.eval()
-    graphs: dict[str, tuple[nn.Module, dict[str, Any]]] = {"base": (int_model, example_inputs)}
-    graphs.update(int_model.extra_deploy_graphs())
-    missing = [n for n in graphs if n not in paths]
-    if missing:
-        raise KeyError(f"no exported file for the deployed graphs {missing} (export them first)")
+    graphs = deployed_graphs(int_model.eval(), example_inputs)
+    _require_paths(graphs, paths)
     sessions = {}
     for name, (module, inputs) in graphs.items():
         with torch.no_grad():
             template = module(inputs)
         sessions[name] = OrtModule(paths[name], template, level, threads)
-    return _Graphs(
+    return GraphSet(
         {name: (lambda x, s=session: s({n: x[n] for n in s.input_names}))
          for name, session in sessions.items()}
     )  # fmt: skip
@@ -111,11 +132,8 @@ def align_graphs_on_ort(
     from hat.quantization.ort_runner import OrtModule
 
     int_model = int_model.eval()
-    graphs: dict[str, tuple[nn.Module, dict[str, Any]]] = {"base": (int_model, example_inputs)}
-    graphs.update(int_model.extra_deploy_graphs())
-    missing = [n for n in graphs if n not in paths]
-    if missing:
-        raise KeyError(f"no exported file for the deployed graphs {missing} (export them first)")
+    graphs = deployed_graphs(int_model, example_inputs)
+    _require_paths(graphs, paths)
     ort: dict[str, OrtModule] = {}
     names: list[str] = []
     lsbs: list[float | None] = []
@@ -152,7 +170,7 @@ def align_graphs_on_ort(
         return run
 
     deployed = copy.deepcopy(int_model)  # its own tracking state; the host code is the same
-    both = _BothLoops(deployed, int_model, _Graphs({name: compared(name) for name in graphs}))
+    both = _BothLoops(deployed, int_model, GraphSet({name: compared(name) for name in graphs}))
     for m in (*task_metrics, *reference_metrics):
         m.reset()
     samples = 0
@@ -163,17 +181,5 @@ def align_graphs_on_ort(
             update_metric(list(task_metrics), batch, outs["ort"])
             update_metric(list(reference_metrics), batch, outs["int_infer"])
             samples += 1
-    if samples == 0:
-        raise RuntimeError("the data loader yielded no samples")
-    overall = align.get_dict()
-    return {
-        "samples": samples,
-        "graph_calls": calls,
-        "metrics_ort": _values(task_metrics),
-        "metrics_int_infer_same_inputs": _values(reference_metrics),
-        "outputs": align.output_report(),
-        "identical_fraction": overall["identical_fraction"],
-        "identical_fraction_bitwise": overall["identical_fraction_bitwise"],
-        "max_diff_lsb": overall["max_diff_lsb"],
-        "seconds": round(time.perf_counter() - t0, 3),
-    }
+    report = alignment_report(samples, align, task_metrics, reference_metrics, t0)
+    return {"samples": report.pop("samples"), "graph_calls": calls, **report}

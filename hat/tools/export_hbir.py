@@ -35,6 +35,21 @@ def extra_graph_path(base_path: str, name: str) -> str:
     return f"{stem}.{name}.int.onnx"
 
 
+def deployed_graph_paths(model, base_path: str) -> dict[str, str]:
+    """``{"base": base_path, name: extra graph file}`` of a model deployed as several graphs;
+    a :class:`ToolError` naming the first exported file that is missing."""
+    from hat.utils.cli import ToolError
+
+    paths = {"base": base_path}
+    for name in model.extra_deploy_graphs():
+        paths[name] = extra_graph_path(base_path, name)
+        if not os.path.isfile(paths[name]):
+            raise ToolError(
+                f"no exported {name} graph at {paths[name]}: run tools/export_hbir.py first"
+            )
+    return paths
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = deploy_parser(PROG, __doc__)
     add_config_args(p, ckpt="QAT checkpoint the integer model is converted from (default: the one "

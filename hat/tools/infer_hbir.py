@@ -10,7 +10,6 @@ that size and maps the outputs back; preprocessing is the validation one
 from __future__ import annotations
 
 import argparse
-import os
 
 from hat.tools.deploy_common import add_exported_model_arg, deploy_parser, exported_model_path
 from hat.utils.cli import ToolError, add_config_args, run_cli
@@ -74,16 +73,12 @@ def _run_sequence(config: RunConfig, task, values: dict, path: str, save_path: s
     tracker, slots, post-processing) from the integer model, over the whole sequence."""
     from hat.quantization.ort_graphs_alignment import graphs_on_ort, supports_graph_alignment
     from hat.tools.deploy_common import build_stage_model
-    from hat.tools.export_hbir import extra_graph_path
+    from hat.tools.export_hbir import deployed_graph_paths
 
     model = build_stage_model(config, "int_infer_predictor")
     if not supports_graph_alignment(model):
         raise ToolError(f"{config.path}: the sequential infer task needs a tracker model")
-    paths = {"base": path}
-    for name in model.extra_deploy_graphs():
-        paths[name] = extra_graph_path(path, name)
-        if not os.path.isfile(paths[name]):
-            raise ToolError(f"no exported {name} graph at {paths[name]}: run export_hbir first")
+    paths = deployed_graph_paths(model, path)
     inputs = config.deploy_inputs()
     graphs = graphs_on_ort(model, paths, inputs, "all")
     raw = task.load_inputs(values)

@@ -21,7 +21,6 @@ Writes ``{ckpt_dir}/align_bpu-metrics.json``.
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 from hat.tools.deploy_common import (
@@ -54,7 +53,7 @@ def validate(args: argparse.Namespace) -> dict[str, Any]:
     from hat.quantization.ort_alignment import align_on_ort
     from hat.quantization.ort_graphs_alignment import align_graphs_on_ort, supports_graph_alignment
     from hat.registry import build_from_registry
-    from hat.tools.export_hbir import extra_graph_path
+    from hat.tools.export_hbir import deployed_graph_paths
 
     config = RunConfig.load(args.config, args.stage, args.opts)
     path = exported_model_path(config, args.model)
@@ -85,12 +84,7 @@ def validate(args: argparse.Namespace) -> dict[str, Any]:
     run_kwargs = dict(level=args.level, threads=args.threads, max_samples=args.max_samples)
     try:
         if supports_graph_alignment(model):  # several graphs and a host loop (MOTR)
-            paths = {"base": path}
-            for name in model.extra_deploy_graphs():
-                paths[name] = extra_graph_path(path, name)
-                if not os.path.isfile(paths[name]):
-                    raise ToolError(f"no exported {name} graph at {paths[name]}: run "
-                                    "tools/export_hbir.py first")  # fmt: skip
+            paths = deployed_graph_paths(model, path)
             result = align_graphs_on_ort(model, paths, *run_args, **run_kwargs)
         else:
             result = align_on_ort(model, path, *run_args, **run_kwargs)

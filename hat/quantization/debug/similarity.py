@@ -189,16 +189,10 @@ def _log_progress(i: int, n: int, started: float) -> None:
     )
 
 
-class _Graphs:
-    def __init__(self, graphs: dict[str, Any]) -> None:
-        for name, fn in graphs.items():
-            setattr(self, name, fn)
-
-
 class _PairedLoop(nn.Module):
     """The float model's tracking loop whose graph calls also run the quantized graphs."""
 
-    def __init__(self, float_model: nn.Module, graphs: _Graphs) -> None:
+    def __init__(self, float_model: nn.Module, graphs: Any) -> None:
         super().__init__()
         self.float_model, self.graphs = float_model, graphs
 
@@ -216,20 +210,16 @@ def _paired_loop(
 ) -> nn.Module | None:
     """For models with several deployed graphs and a host loop (see module doc), the module to
     run per batch; None for other models."""
-    if not all(
-        callable(getattr(m, attr, None))
-        for m in (float_model, quant_model)
-        for attr in ("extra_deploy_graphs", "track")
-    ):
+    from hat.quantization.ort_graphs_alignment import (
+        GraphSet,
+        deployed_graphs,
+        supports_graph_alignment,
+    )
+
+    if not (supports_graph_alignment(float_model) and supports_graph_alignment(quant_model)):
         return None
-    float_graphs = {
-        "base": float_model,
-        **{k: g for k, (g, _) in float_model.extra_deploy_graphs().items()},
-    }
-    quant_graphs = {
-        "base": quant_model,
-        **{k: g for k, (g, _) in quant_model.extra_deploy_graphs().items()},
-    }
+    float_graphs = {k: g for k, (g, _) in deployed_graphs(float_model).items()}
+    quant_graphs = {k: g for k, (g, _) in deployed_graphs(quant_model).items()}
 
     def paired(name: str) -> Any:
         def call(inputs: dict) -> Any:
@@ -245,7 +235,7 @@ def _paired_loop(
 
         return call
 
-    return _PairedLoop(float_model, _Graphs({name: paired(name) for name in float_graphs}))
+    return _PairedLoop(float_model, GraphSet({name: paired(name) for name in float_graphs}))
 
 
 def _compare_outputs(
