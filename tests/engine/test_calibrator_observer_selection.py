@@ -107,3 +107,11 @@ def test_output_error_is_relative_per_tensor():
     assert output_error(q, f) == pytest.approx(1 / 4 + 100 / 10000)
     with pytest.raises(ValueError, match="1 and 2 floating-point output tensors"):
         output_error([f["a"]], [f["a"], f["b"]])
+
+
+def test_observer_choice_refuses_outputs_of_varying_shape():
+    from hat.quantization.observer_selection import output_error
+
+    # a tracker's box sets differ in size between the float and the quantized model
+    with pytest.raises(ValueError, match="observer_candidates=None"):
+        output_error({"boxes": torch.zeros(3, 4)}, {"boxes": torch.zeros(5, 4)})
