@@ -10,9 +10,10 @@ processors and callback events with the same arguments. What it adds:
   ``FakeQuantize`` in ``CALIBRATION`` state from right before ``on_loop_begin``, switched to
   ``VALIDATION`` (weight scales refreshed) right before ``on_loop_end``;
 - with ``observer_candidates``, the activation observer chosen by the model's output error:
-  the ``num_steps`` batches are observed once per candidate and the candidate whose
-  fake-quantized outputs are closest to the float ones on the first ``selection_batches``
-  batches is kept (see :mod:`hat.quantization.observer_selection`), before ``on_loop_end``;
+  every candidate observes the ``num_steps`` batches in the one calibration pass (the
+  activations are not fake-quantized while observed) and the candidate whose fake-quantized
+  outputs are closest to the float ones on the first ``selection_batches`` batches is kept
+  (see :mod:`hat.quantization.observer_selection`), before ``on_loop_end``;
 - with ``save_dir``, a :class:`~hat.callbacks.checkpoint.Checkpoint` callback that writes
   ``{prefix}checkpoint-last.pth.tar`` and ``...-best.pth.tar`` once, at the loop end, in the
   checkpoint format of every other stage (see :mod:`hat.engine.train_state`).
@@ -35,13 +36,13 @@ from hat.engine.batch_processor import BasicBatchProcessor
 from hat.engine.loop_base import LoopBase
 from hat.quantization.fake_quantize import FakeQuantize, FakeQuantState, set_fake_quantize
 from hat.quantization.observer_selection import (
+    ActivationState,
+    CandidateObservers,
     activation_quantizers,
     candidate_label,
     check_candidates,
     output_error,
     restore_activation_state,
-    save_activation_state,
-    set_activation_observer,
 )
 from hat.quantization.prepare import is_prepared
 from hat.registry import OBJECT_REGISTRY
@@ -135,6 +136,7 @@ class Calibrator(LoopBase):
         )
         self.selection_batches = selection_batches
         self.selection: dict[str, float] = {}  # candidate label -> output error (when chosen)
+        self._candidate_observers: CandidateObservers | None = None
         self._source_loader = data_loader
         callbacks = [c for c in (callbacks or []) if c is not None]
         if log_interval:
@@ -170,7 +172,12 @@ class Calibrator(LoopBase):
 
     def fit(self) -> nn.Module:
         """Run the ``num_steps`` calibration steps; returns the calibrated model."""
-        super().fit()
+        try:
+            super().fit()
+        finally:  # a failed run leaves no hooks behind
+            if self._candidate_observers is not None:
+                self._candidate_observers.detach()
+                self._candidate_observers = None
         return self.raw_model
 
     def _before_optimizer(self) -> None:
@@ -183,40 +190,39 @@ class Calibrator(LoopBase):
     def _begin_loop(self) -> None:
         self.model.eval()
         if self.observer_candidates:
-            set_activation_observer(self.model, self.observer_candidates[0])
+            self._candidate_observers = CandidateObservers(self.model, self.observer_candidates)
         set_fake_quantize(self.model, FakeQuantState.CALIBRATION)
 
     def _end_loop(self) -> None:
-        if self.observer_candidates and len(self.observer_candidates) > 1:
-            self._select_observer()
+        observers, self._candidate_observers = self._candidate_observers, None
+        if observers is not None:
+            observers.detach()
+            if observers.num_candidates > 1:
+                self._select_observer(observers.states())
         set_fake_quantize(self.model, FakeQuantState.VALIDATION)
 
     # ----------------------------------------------------------------------------- selection
     def _forward(self, step: int, batch: Any) -> Any:
         return self.batch_processor(step, batch, self.model, self.device)
 
-    def _select_observer(self) -> None:
-        """Observe the batches again with every other candidate, compare the candidates'
-        outputs with the float outputs and keep the closest (module doc)."""
+    def _select_observer(self, states: list[ActivationState]) -> None:
+        """Compare the candidates' outputs (``states``: what each candidate observed in the
+        calibration pass) with the float outputs and keep the closest (module doc)."""
         started = time.perf_counter()
         candidates = self.observer_candidates or []
-        states = [save_activation_state(self.model)]  # candidate 0: the main pass
-        for candidate in candidates[1:]:
-            set_activation_observer(self.model, candidate)
-            set_fake_quantize(self.model, FakeQuantState.CALIBRATION)
-            for step, batch in enumerate(CalibrationBatches(self._source_loader, self.num_steps)):
-                self._forward(step, batch)
-            states.append(save_activation_state(self.model))
         quantizers = [m for m in self.model.modules() if isinstance(m, FakeQuantize)]
         errors = torch.zeros(len(candidates), dtype=torch.float64)
+        # weight scales refreshed once: the weights do not change between the forwards
+        set_fake_quantize(self.model, FakeQuantState.VALIDATION)
         batches = CalibrationBatches(self._source_loader, self.selection_batches)
         for step, batch in enumerate(batches):
             for fq in quantizers:  # the float model: nothing observed, nothing quantized
                 fq.observe_enabled = fq.fake_quant_enabled = False
             reference = self._forward(step, batch)
             for i, state in enumerate(states):
-                restore_activation_state(self.model, state)
-                set_fake_quantize(self.model, FakeQuantState.VALIDATION)
+                restore_activation_state(self.model, state, share_observed=True)
+                for fq in quantizers:
+                    fq.set_state(FakeQuantState.VALIDATION)
                 errors[i] += output_error(self._forward(step, batch), reference)
         errors /= self.selection_batches
         if is_dist_initialized() and get_world_size() > 1:

@@ -3,12 +3,15 @@
 No single observer wins on every network: min/max keeps outliers the next layer needs,
 a percentile clips a long tail that would waste the 8-bit grid, the MSE search balances both per
 tensor. :class:`~hat.engine.calibrator.Calibrator` with ``observer_candidates`` calibrates the
-model once per candidate (the same batches, every activation quantizer of the model observing
-with that candidate) and keeps the candidate whose fake-quantized outputs are closest to the
-float outputs on the first ``selection_batches`` calibration batches: the sum over the model's
-floating-point output tensors of ``mean((q - f)^2) / mean(f^2)`` (each output weighs the same
-whatever its units), averaged over the batches (and over ranks under a process group, so that
-every rank keeps the same one). Weight quantizers and fixed-scale activations are untouched.
+model for every candidate in one pass over the batches: calibration runs without fake
+quantization, so every candidate observes the same float activations, and every activation
+quantizer hands each of them to one observer per candidate (:class:`CandidateObservers`; each
+candidate ends as a calibration with it alone would, bit for bit). It keeps the candidate whose
+fake-quantized outputs are closest to the float outputs on the first ``selection_batches``
+calibration batches: the sum over the model's floating-point output tensors of
+``mean((q - f)^2) / mean(f^2)`` (each output weighs the same whatever its units), averaged over
+the batches (and over ranks under a process group, so that every rank keeps the same one).
+Weight quantizers and fixed-scale activations are untouched.
 
 A candidate is a dict: ``dict(observer="percentile", percentile=99.999)`` (an observer name of
 :data:`hat.quantization.observers.OBSERVERS` and its arguments, ``averaging_constant`` too).
@@ -17,19 +20,22 @@ A candidate is a dict: ``dict(observer="percentile", percentile=99.999)`` (an ob
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 from hat.quantization.fake_quantize import FakeQuantize
-from hat.quantization.observers import OBSERVERS, build_observer
+from hat.quantization.observers import OBSERVERS, ObserverBase, build_observer
 
 __all__ = [
     "DEFAULT_OBSERVER_CANDIDATES",
+    "CandidateObservers",
     "activation_quantizers",
     "candidate_label",
+    "candidate_observer",
     "check_candidates",
     "output_error",
     "restore_activation_state",
@@ -84,21 +90,26 @@ def activation_quantizers(model: nn.Module) -> list[tuple[str, FakeQuantize]]:
     ]
 
 
+def candidate_observer(fq: FakeQuantize, candidate: Mapping[str, Any]) -> ObserverBase:
+    """A fresh observer of ``candidate`` for ``fq``: the dtype, range, symmetry and averaging
+    constant of its current observer unless the candidate sets them, on its device."""
+    old = fq.observer
+    args: dict[str, Any] = dict(
+        qdtype=old.qdtype,
+        symmetric=old.symmetric,
+        ch_axis=None,
+        averaging_constant=old.averaging_constant,
+    )
+    args.update({k: v for k, v in candidate.items() if k != "observer"})
+    return build_observer(candidate["observer"], **args).to(old.min_val.device)
+
+
 def set_activation_observer(model: nn.Module, candidate: Mapping[str, Any]) -> int:
     """Give every activation quantizer a fresh observer of ``candidate`` (same dtype, range,
     symmetry); returns how many were changed."""
-    kwargs = {k: v for k, v in candidate.items() if k != "observer"}
     quantizers = activation_quantizers(model)
     for _, fq in quantizers:
-        old = fq.observer
-        args = dict(
-            qdtype=old.qdtype,
-            symmetric=old.symmetric,
-            ch_axis=None,
-            averaging_constant=old.averaging_constant,
-        )
-        args.update(kwargs)
-        fq.observer = build_observer(candidate["observer"], **args).to(old.min_val.device)
+        fq.observer = candidate_observer(fq, candidate)
     return len(quantizers)
 
 
@@ -113,13 +124,78 @@ def save_activation_state(model: nn.Module) -> ActivationState:
     }
 
 
-def restore_activation_state(model: nn.Module, state: ActivationState) -> None:
-    """Put back what :func:`save_activation_state` returned."""
+def restore_activation_state(
+    model: nn.Module, state: ActivationState, share_observed: bool = False
+) -> None:
+    """Put back what :func:`save_activation_state` returned; with ``share_observed`` the
+    observers that have observed are put back themselves, not copies (for frozen quantizers:
+    VALIDATION never updates such an observer)."""
     for name, fq in activation_quantizers(model):
         observer, scale, zp = state[name]
-        fq.observer = copy.deepcopy(observer)
+        shared = share_observed and isinstance(observer, ObserverBase) and observer.initialized
+        fq.observer = observer if shared else copy.deepcopy(observer)
         fq.scale.copy_(scale)
         fq.zero_point.copy_(zp)
+
+
+def _feed_hook(observers: Sequence[ObserverBase]) -> Callable[..., None]:
+    """A forward pre-hook of a :class:`FakeQuantize` that gives ``observers`` what it observes
+    (the input, with its ``relu`` flag, whenever its own observer is updated)."""
+
+    def hook(fq: FakeQuantize, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if fq.observe_enabled or not fq.has_qparams:
+            relu = args[1] if len(args) > 1 else kwargs.get("relu", False)
+            for observer in observers:
+                observer(args[0], relu=relu)
+
+    return hook
+
+
+class CandidateObservers:
+    """One observer per candidate beside every activation quantizer of ``model``.
+
+    Every observer is built from the quantizer's observer as it is now
+    (:func:`candidate_observer`); the first candidate's becomes the quantizer's own observer
+    (its scale follows it as usual), the others observe the same inputs through forward
+    pre-hooks until :meth:`detach`. :meth:`states` then holds for each candidate what a
+    calibration with that candidate alone leaves behind (:func:`save_activation_state`).
+    """
+
+    def __init__(self, model: nn.Module, candidates: Sequence[Mapping[str, Any]]) -> None:
+        self.num_candidates = len(candidates)
+        self.observers: dict[str, list[ObserverBase]] = {}
+        self._quantizers = activation_quantizers(model)
+        self._handles: list[RemovableHandle] = []
+        for name, fq in self._quantizers:
+            observers = [candidate_observer(fq, c) for c in candidates]
+            fq.observer = observers[0]
+            self.observers[name] = observers
+            if len(observers) > 1:
+                hook = _feed_hook(observers[1:])
+                self._handles.append(fq.register_forward_pre_hook(hook, with_kwargs=True))
+
+    def detach(self) -> None:
+        """Stop feeding the other candidates' observers (idempotent)."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def states(self) -> list[ActivationState]:
+        """Per candidate: every quantizer's observer and the scale and zero point it gives (the
+        quantizer's current ones for an observer that saw nothing)."""
+        return [self._state(i) for i in range(self.num_candidates)]
+
+    def _state(self, index: int) -> ActivationState:
+        state: ActivationState = {}
+        for name, fq in self._quantizers:
+            observer = self.observers[name][index]
+            scale, zp = fq.scale.clone(), fq.zero_point.clone()
+            if observer.initialized:
+                s, z = observer.calculate_qparams()
+                scale.copy_(s)
+                zp.copy_(z)
+            state[name] = (copy.deepcopy(observer), scale, zp)
+        return state
 
 
 def _float_tensors(outputs: Any) -> Iterable[torch.Tensor]:
