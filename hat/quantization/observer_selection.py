@@ -28,7 +28,12 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from hat.quantization.fake_quantize import FakeQuantize
-from hat.quantization.observers import OBSERVERS, ObserverBase, build_observer
+from hat.quantization.observers import (
+    OBSERVERS,
+    ObserverBase,
+    build_observer,
+    shared_histograms,
+)
 
 __all__ = [
     "DEFAULT_OBSERVER_CANDIDATES",
@@ -145,8 +150,9 @@ def _feed_hook(observers: Sequence[ObserverBase]) -> Callable[..., None]:
     def hook(fq: FakeQuantize, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         if fq.observe_enabled or not fq.has_qparams:
             relu = args[1] if len(args) > 1 else kwargs.get("relu", False)
-            for observer in observers:
-                observer(args[0], relu=relu)
+            with shared_histograms():  # one histogram of a kind for all the candidates
+                for observer in observers:
+                    observer(args[0], relu=relu)
 
     return hook
 

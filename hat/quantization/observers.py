@@ -21,12 +21,18 @@ for ``min_max`` weights) and merges it into its buffers ``min_val``/``max_val``:
 
 The histogram observers (``percentile``, ``mse``, ``kl``) compute the batch range from a
 ``bins``-bin histogram of the batch (``torch.histc``), so their cost does not grow with the
-tensor size beyond one pass.
+tensor size beyond one pass. Observers called on the same tensor (with the same ``relu``) inside
+:func:`shared_histograms` compute each histogram once (the observer choice of a calibration
+feeds one activation to several candidates).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,6 +49,7 @@ __all__ = [
     "OBSERVERS",
     "build_observer",
     "qparams_from_range",
+    "shared_histograms",
 ]
 
 _EPS = float(torch.finfo(torch.float32).eps)
@@ -166,19 +173,51 @@ class MinMaxObserver(ObserverBase):
         return torch.aminmax(xc, dim=1)
 
 
+_SHARED: ContextVar[dict[tuple[Any, ...], Any] | None] = ContextVar(
+    "hat_shared_histograms", default=None
+)
+
+
+@contextlib.contextmanager
+def shared_histograms() -> Iterator[None]:
+    """Inside, the histogram observers share their histograms: every call must observe the same
+    tensor with the same ``relu`` flag (the results are those of separate calls)."""
+    token = _SHARED.set({})
+    try:
+        yield
+    finally:
+        _SHARED.reset(token)
+
+
+def _shared(key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    """``compute()``, once per ``key`` inside :func:`shared_histograms` (read-only results)."""
+    cache = _SHARED.get()
+    if cache is None:
+        return compute()
+    if key not in cache:
+        cache[key] = compute()
+    return cache[key]
+
+
 class _HistogramObserver(ObserverBase):
     def __init__(self, bins: int = 2048, **kwargs) -> None:
         super().__init__(**kwargs)
         self.bins = int(bins)
 
     def _hist(self, x: torch.Tensor) -> tuple[np.ndarray, float, float]:
+        return _shared(("hist", self.bins), lambda: self._compute_hist(x))
+
+    def _abs_hist(self, x: torch.Tensor) -> tuple[np.ndarray, float]:
+        return _shared(("abs_hist", self.bins), lambda: self._compute_abs_hist(x))
+
+    def _compute_hist(self, x: torch.Tensor) -> tuple[np.ndarray, float, float]:
         lo, hi = float(x.min()), float(x.max())
         if hi <= lo:
             hi = lo + _EPS
         h = torch.histc(x, bins=self.bins, min=lo, max=hi).double().cpu().numpy()
         return h, lo, hi
 
-    def _abs_hist(self, x: torch.Tensor) -> tuple[np.ndarray, float]:
+    def _compute_abs_hist(self, x: torch.Tensor) -> tuple[np.ndarray, float]:
         amax = float(x.abs().max())
         amax = max(amax, _EPS)
         h = torch.histc(x.abs(), bins=self.bins, min=0.0, max=amax).double().cpu().numpy()

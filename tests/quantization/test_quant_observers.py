@@ -12,6 +12,7 @@ from hat.quantization.observers import (
     MSEObserver,
     PercentileObserver,
     qparams_from_range,
+    shared_histograms,
 )
 from hat.quantization.qdtypes import get_qdtype
 
@@ -128,3 +129,40 @@ def test_uninitialized_observer_raises():
         MinMaxObserver().calculate_qparams()
     assert math.isinf(MinMaxObserver().min_val.item())
     assert np.isfinite(MinMaxObserver(ch_axis=0, num_channels=4).min_val.numpy()).sum() == 0
+
+
+def test_shared_histograms_give_the_results_of_separate_calls(monkeypatch):
+    """Inside shared_histograms each histogram kind is computed once for all the observers of
+    one tensor; ranges are bit for bit those of separate calls."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 32, 32, generator=g) * 2 + 0.5
+    x[0, 0, 0, 0] = 40.0
+
+    def observers() -> list:
+        return [
+            PercentileObserver(percentile=99.9, qdtype="uint8", symmetric=False),
+            PercentileObserver(percentile=99.0, qdtype="uint8", symmetric=False),
+            MSEObserver(qdtype="uint8", symmetric=False),
+            PercentileObserver(percentile=99.9, qdtype="int8", symmetric=True),
+            KLObserver(qdtype="int8", symmetric=True),
+            PercentileObserver(percentile=99.9, bins=512, qdtype="uint8", symmetric=False),
+        ]
+
+    calls = []
+    histc = torch.histc
+    monkeypatch.setattr(torch, "histc", lambda *a, **k: calls.append(1) or histc(*a, **k))
+    for relu in (False, True):
+        alone, shared = observers(), observers()
+        for o in alone:
+            o(x, relu=relu)
+        calls.clear()
+        with shared_histograms():
+            for o in shared:
+                o(x, relu=relu)
+        assert len(calls) == 3  # |x| 2048 bins, x 2048 bins, x 512 bins
+        for a, b in zip(alone, shared, strict=True):
+            assert torch.equal(a.min_val, b.min_val) and torch.equal(a.max_val, b.max_val)
+    calls.clear()
+    for o in observers():  # outside: one histogram per call again
+        o(x)
+    assert len(calls) == 6
