@@ -42,7 +42,9 @@ from hat.quantization.observer_selection import (
     candidate_label,
     check_candidates,
     output_error,
+    recorded_buffers,
     restore_activation_state,
+    restore_buffers,
 )
 from hat.quantization.prepare import is_prepared
 from hat.registry import OBJECT_REGISTRY
@@ -214,6 +216,7 @@ class Calibrator(LoopBase):
         errors = torch.zeros(len(candidates), dtype=torch.float64)
         # weight scales refreshed once: the weights do not change between the forwards
         set_fake_quantize(self.model, FakeQuantState.VALIDATION)
+        records = []  # what each candidate's forwards left in the modules' input scales
         batches = CalibrationBatches(self._source_loader, self.selection_batches)
         for step, batch in enumerate(batches):
             for fq in quantizers:  # the float model: nothing observed, nothing quantized
@@ -224,6 +227,8 @@ class Calibrator(LoopBase):
                 for fq in quantizers:
                     fq.set_state(FakeQuantState.VALIDATION)
                 errors[i] += output_error(self._forward(step, batch), reference)
+                if step == self.selection_batches - 1:
+                    records.append(recorded_buffers(self.model))
         errors /= self.selection_batches
         if is_dist_initialized() and get_world_size() > 1:
             errors = errors.to(self.device)
@@ -231,6 +236,7 @@ class Calibrator(LoopBase):
             errors = errors.cpu() / get_world_size()
         best = int(torch.argmin(errors))
         restore_activation_state(self.model, states[best])
+        restore_buffers(self.model, records[best])  # not the last candidate's input scales
         self.selection = {
             candidate_label(c): float(e) for c, e in zip(candidates, errors, strict=True)
         }

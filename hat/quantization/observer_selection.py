@@ -43,7 +43,9 @@ __all__ = [
     "candidate_observer",
     "check_candidates",
     "output_error",
+    "recorded_buffers",
     "restore_activation_state",
+    "restore_buffers",
     "save_activation_state",
     "set_activation_observer",
 ]
@@ -141,6 +143,23 @@ def restore_activation_state(
         fq.observer = observer if shared else copy.deepcopy(observer)
         fq.scale.copy_(scale)
         fq.zero_point.copy_(zp)
+
+
+def recorded_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Copies of the buffers outside the quantizers, e.g. the input scales QAT modules record in
+    every forward (``input_scale``): what a forward with a candidate leaves there."""
+    return {
+        f"{name}.{key}" if name else key: buf.clone()
+        for name, module in model.named_modules()
+        if not isinstance(module, (FakeQuantize, ObserverBase))
+        for key, buf in module.named_buffers(recurse=False)
+    }
+
+
+def restore_buffers(model: nn.Module, buffers: Mapping[str, torch.Tensor]) -> None:
+    """Put back what :func:`recorded_buffers` returned."""
+    for name, value in buffers.items():
+        model.get_buffer(name).copy_(value)
 
 
 def _feed_hook(observers: Sequence[ObserverBase]) -> Callable[..., None]:

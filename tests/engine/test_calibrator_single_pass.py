@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 from test_calibrator import float_model, pipeline
-from test_calibrator_observer_selection import outlier_batches
+from test_calibrator_observer_selection import blind_model, outlier_batches
 
 from hat.data.synthetic.cityscapes import render_scene
 from hat.engine import Calibrator
@@ -163,8 +163,54 @@ def test_one_pass_equals_one_pass_per_candidate_on_a_real_network(tiny_unet):
     for name, fq in activation_quantizers(single.raw_model):
         other = dict(activation_quantizers(former.raw_model))[name]
         assert type(fq.observer) is type(other.observer), name
-    for key, value in former.raw_model.state_dict().items():
-        assert torch.equal(single.raw_model.state_dict()[key], value), key
+    # the rest of the state too, but the input scales the modules record in every forward: the
+    # former passes left the last evaluated candidate's there, now they are the winner's
+    recorded = ("input_scale", "input_zero_point")
+    differ = {
+        key
+        for key, value in former.raw_model.state_dict().items()
+        if not torch.equal(single.raw_model.state_dict()[key], value)
+    }
+    assert all(key.endswith(recorded) for key in differ), differ
+    winner = min(single.selection, key=single.selection.get)
+    assert (winner == candidate_label(CANDIDATES[-1])) == (not differ)
+    assert_inputs_recorded_with_kept_scales(single.raw_model, street_batches()[:1])
+
+
+def assert_inputs_recorded_with_kept_scales(model, data) -> None:
+    """One more forward of the frozen model records the same input scales: the kept ones
+    belong to the kept activation scales."""
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    set_fake_quantize(model, FakeQuantState.VALIDATION)
+    with torch.no_grad():
+        model(data[0])
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_kept_state_is_a_calibration_with_the_winner_alone():
+    """Scales and every other buffer (the recorded input scales too), whichever candidate wins
+    and wherever it is in the list."""
+    for outliers, candidates in (
+        (True, [dict(observer="percentile", percentile=99.0), dict(observer="min_max")]),
+        (False, [dict(observer="min_max"), dict(observer="percentile", percentile=99.0)]),
+    ):
+        data = outlier_batches(outliers=outliers)
+        chosen = calibrate_tiny(data, candidates)
+        winner = candidates[0]
+        assert min(chosen.selection, key=chosen.selection.get) == candidate_label(winner)
+        alone = calibrate_tiny(data, [winner]).raw_model.state_dict()
+        for key, value in chosen.raw_model.state_dict().items():
+            assert torch.equal(value, alone[key]), key
+
+
+def calibrate_tiny(data, candidates) -> Calibrator:
+    cal = Calibrator(
+        model=blind_model(), data_loader=data, num_steps=len(data), device="cpu",
+        model_convert_pipeline=pipeline(), observer_candidates=candidates, selection_batches=3,
+    )  # fmt: skip
+    cal.fit()
+    return cal
 
 
 def test_every_candidate_observes_as_a_calibration_with_it_alone():
