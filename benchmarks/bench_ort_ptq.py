@@ -11,7 +11,10 @@ qat and export_hbir: the demo leaves all of them in the config's ``ckpt_dir``):
 2. ORT's ``quantize_static`` on it (QDQ, uint8 activations, int8 per-channel weights, after
    ``quant_pre_process``) with each calibrator, MinMax, Entropy and Percentile, fed the very
    inputs hat's calibration stage sees (the first ``calibration_steps`` batches of
-   ``calibration_trainer.data_loader`` through its batch processor, one sample at a time).
+   ``calibration_trainer.data_loader`` through its batch processor, one sample at a time),
+   served in strides of at most ``--calib-chunk`` samples (ORT's ``CalibStridedMinMax``: its
+   calibrators otherwise hold every intermediate output of every sample, which StereoNet's
+   cost volumes make larger than memory; see :func:`ort_quantize`).
    ``quantize_static`` passes no histogram sizes to its Entropy calibrator, whose defaults
    (128 bins, 128 quantized bins) make the optimal threshold the full range: through this
    public API Entropy gives MinMax's scales (measured: all 211 scale tensors of PwcNet equal);
@@ -106,17 +109,25 @@ def export_float_deploy(config, out: str) -> Any:
         return model(dict(inputs))
 
 
-def _flush_every(samples: int, start: int = 8) -> int:
-    """The smallest count >= ``start`` that does not divide ``samples``."""
-    n = start
-    while samples % n == 0:
-        n += 1
-    return n
+def calibration_chunk(samples: int, most: int) -> int:
+    """The largest count ``<= most`` that divides ``samples`` (ORT requires its stride to)."""
+    return max(k for k in range(1, max(1, min(most, samples)) + 1) if samples % k == 0)
 
 
-def ort_quantize(float_path: str, feeds: list[dict[str, np.ndarray]], method: str, out: str):
+def ort_quantize(
+    float_path: str, feeds: list[dict[str, np.ndarray]], method: str, out: str, chunk: int = 8
+) -> int:
     """``quantize_static`` as ORT documents it for CPU: QDQ, uint8 activations, int8
-    per-channel weights, after ``quant_pre_process``."""
+    per-channel weights, after ``quant_pre_process``. Returns the calibration chunk used.
+
+    ORT's calibrators keep every intermediate output of the samples they are given until they
+    fold them into ranges or histograms; the histogram calibrators (Entropy, Percentile) ignore
+    ``CalibMaxIntermediateOutputs`` (measured on the StereoNet demo network at 320x576: 7.6 GiB
+    for 20 samples, 14.8 GiB for 40, so its 160 calibration samples cannot fit 24 GiB). ORT's
+    own answer is ``CalibStridedMinMax``: the reader serves the samples in strides and every
+    stride is collected and folded before the next (min/max merge exactly; the histograms are
+    merged as ORT merges them across calls). The stride is the largest divisor of the sample
+    count up to ``chunk``."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -128,11 +139,18 @@ def ort_quantize(float_path: str, feeds: list[dict[str, np.ndarray]], method: st
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.it = iter(feeds)
+            self.set_range(0, len(feeds))
+
+        def __len__(self) -> int:
+            return len(feeds)
+
+        def set_range(self, start_index: int, end_index: int) -> None:
+            self.it = iter(feeds[start_index:end_index])
 
         def get_next(self):
             return next(self.it, None)
 
+    stride = calibration_chunk(len(feeds), chunk)
     pre = out + ".pre.onnx"
     if not os.path.exists(pre):
         quant_pre_process(float_path, pre)
@@ -140,11 +158,9 @@ def ort_quantize(float_path: str, feeds: list[dict[str, np.ndarray]], method: st
         pre, out, Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8, per_channel=True,
         calibrate_method=getattr(CalibrationMethod, method),
-        # ORT keeps every intermediate output of every sample until it computes the ranges:
-        # fold them in every few samples (StereoNet's cost volumes otherwise exhaust 24 GiB);
-        # ORT fails ("No data is collected") when that count divides the number of samples
-        extra_options={"CalibMaxIntermediateOutputs": _flush_every(len(feeds))},
+        extra_options={"CalibStridedMinMax": stride},
     )  # fmt: skip
+    return stride
 
 
 def evaluate_onnx(config, path: str, template: Any, max_samples: int) -> dict[str, float]:
@@ -223,13 +239,14 @@ def compare(config_path: str, args, tmp: str) -> dict[str, Any]:
     ort_paths = {}
     for method in CALIBRATORS:
         ort_paths[method] = os.path.join(tmp, f"{tag}.ort_{method.lower()}.onnx")
-        ort_quantize(float_path, feeds, method, ort_paths[method])
+        stride = ort_quantize(float_path, feeds, method, ort_paths[method], args.calib_chunk)
     ptq_seconds = time.perf_counter() - started
 
     def pick(values: dict[str, float]) -> float:
         return float(values[key])
 
     row: dict[str, Any] = dict(task=tag, metric=key, mode=mode, calibration_samples=len(feeds))
+    row["ort_calibration_stride"] = stride
     row["float"] = pick(evaluate_onnx(config, float_path, template, args.max_samples))
     row["hat_calibration"] = pick(evaluate_stage(config_path, "calibration"))
     row["hat_qat"] = pick(evaluate_stage(config_path, "qat"))
@@ -278,6 +295,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--max-samples", type=int, default=0, help="0: the whole validation set")
+    ap.add_argument(
+        "--calib-chunk",
+        type=int,
+        default=8,
+        help="most samples ORT's calibrators hold at once (CalibStridedMinMax)",
+    )
     ap.add_argument("--json", default=None, help="also write the rows here")
     ap.add_argument("--keep", default=None, help="keep the ONNX files in this folder")
     args = ap.parse_args()
