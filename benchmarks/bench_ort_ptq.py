@@ -246,7 +246,7 @@ def compare(config_path: str, args, tmp: str) -> dict[str, Any]:
         return float(values[key])
 
     row: dict[str, Any] = dict(task=tag, metric=key, mode=mode, calibration_samples=len(feeds))
-    row["ort_calibration_stride"] = stride
+    row["calibration_stride"] = stride  # ORT's CalibStridedMinMax
     row["float"] = pick(evaluate_onnx(config, float_path, template, args.max_samples))
     row["hat_calibration"] = pick(evaluate_stage(config_path, "calibration"))
     row["hat_qat"] = pick(evaluate_stage(config_path, "qat"))

@@ -102,5 +102,17 @@ def test_ort_ptq_comparison_on_chain(chain, tmp_path):
         assert 0.0 < row[f"ort_{method}"] <= 1.0, row
         assert (tmp_path / "onnx" / f"tiny_unet_stages.ort_{method}.onnx").is_file()
     assert row["calibration_samples"] > 0
+    # ORT's calibrators get the samples in strides that divide their count; only metrics have
+    # ratios to float
+    assert row["calibration_samples"] % row["calibration_stride"] == 0
+    assert 1 <= row["calibration_stride"] <= 8
+    assert set(row["ratios_to_float"]) == {
+        "hat_calibration",
+        "hat_qat",
+        "hat_int",
+        "ort_minmax",
+        "ort_entropy",
+        "ort_percentile",
+    }
     assert set(row["latency_ms"]) == {"hat_int8", "ort_fp32", "ort_ptq_int8"}
     assert "hat calibration >= best ORT calibrator" in res.stdout
