@@ -31,7 +31,14 @@ Data::
     python3 tools/datasets/nuscenes_packer.py --src-data-dir tmp_data/nuscenes_raw \\
         --target-data-dir tmp_data/nuscenes --split-name val --pack-type lmdb
 
-The learning rate and epochs were not tuned on this data.
+The learning rate and epochs were not tuned on this data. Measured: the same config cut to 6
+epochs (480 steps of 4 samples, 2.2 s a step and 3.1 min an epoch on 2 idle cores, validation
+15 s) reached mAP 0.001, NDS 0.017 and map mIoU 0.349 on the 2 validation scenes (per epoch:
+mIoU 0, 0.09, 0.29, 0.31, 0.35, 0.35; the car heatmap loss only fell from 2.0 to 1.74), while one
+fixed batch of 4 samples is memorised (the procedure of ``python -m hat.tools.overfit_check``
+with the model's ``bev_transforms`` emptied: 200 steps at 1e-3, mAP 0.61, NDS 0.65, mIoU 0.78 on
+those samples): the chain from data to metric is consistent; detection from scratch on 8 scenes
+does not generalise in this budget yet.
 """
 
 from bev_ipm_efficientnetb0_multitask_nuscenes import *  # noqa: F401,F403
