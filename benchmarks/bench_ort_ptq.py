@@ -262,7 +262,18 @@ def compare(config_path: str, args, tmp: str) -> dict[str, Any]:
     row["ort_ptq_seconds"] = round(ptq_seconds, 1)
     timed = {"hat_int8": hat_int, "ort_fp32": float_path, "ort_ptq_int8": ort_paths["MinMax"]}
     row["latency_ms"] = time_models(config_path, timed, args)
+    row["optimized_ops"] = {k: optimized_op_classes(timed[k]) for k in ("hat_int8", "ort_ptq_int8")}
     return row
+
+
+def optimized_op_classes(path: str) -> dict[str, dict[str, int]]:
+    """Op counts of the graph ORT runs (level all) by class: integer kernels, Q/DQ, float
+    compute and other (layout and element-wise ops, in float unless their inputs are integer).
+    What the two int8 models leave in float differs: ORT's QDQ quantizes what its registry
+    knows (convs, adds, ...) and leaves e.g. reductions and softmax in float."""
+    from hat.quantization.ort_runner import classify_ops, optimized_op_counts
+
+    return classify_ops(dict(optimized_op_counts(path, "all")))
 
 
 def _print(rows: list[dict[str, Any]], args) -> None:
@@ -282,6 +293,10 @@ def _print(rows: list[dict[str, Any]], args) -> None:
             + " | ".join(cells)
             + f" | {lat['hat_int8']:.2f} / {lat['ort_fp32']:.2f} / {lat['ort_ptq_int8']:.2f} ms |"
         )
+    for r in rows:
+        for kind, classes in r["optimized_ops"].items():
+            counts = {c: sum(ops.values()) for c, ops in classes.items()}
+            print(f"{r['task']} {kind} ops (ORT level all): {counts}; other: {classes['other']}")
     for r in rows:
         verdict = "yes" if r["hat_calibration_beats_best_ort"] else "NO"
         print(f"{r['task']}: hat calibration >= best ORT calibrator: {verdict}")

@@ -115,4 +115,9 @@ def test_ort_ptq_comparison_on_chain(chain, tmp_path):
         "ort_percentile",
     }
     assert set(row["latency_ms"]) == {"hat_int8", "ort_fp32", "ort_ptq_int8"}
+    # both int8 graphs as ORT runs them: hat's has integer kernels and no float compute
+    ops = row["optimized_ops"]
+    assert set(ops) == {"hat_int8", "ort_ptq_int8"}
+    assert ops["hat_int8"]["integer"] and not ops["hat_int8"]["float_compute"], ops
+    assert sum(ops["ort_ptq_int8"]["qdq"].values()) > 0, ops
     assert "hat calibration >= best ORT calibrator" in res.stdout
