@@ -78,6 +78,24 @@ def flyingchairs_lmdbs(
     synthetic_lmdbs(env, "flyingchairs", data, make_opts, splits, num_workers=1)
 
 
+def tiny_nuscenes_lmdbs(
+    env: dict[str, str], raw: Path, data: Path, frames: int, seed: int, splits: Sequence[str]
+) -> None:
+    """The tiny BEV configs' data: 1 train + 1 val synthetic nuScenes scene of ``frames`` key
+    frames at 160x90 in ``raw``, ``splits`` packed into ``data``."""
+    run_tool(
+        env, "tools/datasets/make_synthetic.py", "nuscenes", "--out", str(raw),
+        "--num-train-scenes", "1", "--num-val-scenes", "1", "--frames-per-scene", str(frames),
+        "--image-size", "160x90", "--seed", str(seed),
+    )  # fmt: skip
+    for split in splits:
+        run_tool(
+            env, "tools/datasets/nuscenes_packer.py", "--src-data-dir", str(raw),
+            "--target-data-dir", str(data), "--split-name", split, "--pack-type", "lmdb",
+            "--num-workers", "0",
+        )  # fmt: skip
+
+
 def run_stage_chain(env: dict[str, str], cfg: str, validation: Sequence[str]) -> None:
     """Train every training stage, predict every stage, export the integer model and validate
     it on ONNX Runtime with the ``validation`` command (tool path and its options)."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from stage_tools import run_tool, stage_folders
+from stage_tools import stage_folders, tiny_nuscenes_lmdbs
 
 from hat.metrics.epe import EndPointError
 from hat.registry import build_from_registry
@@ -20,17 +20,7 @@ CFG = str(Path(__file__).with_name("tiny_bev_stages_config.py"))
 @pytest.fixture(scope="module")
 def packed(tmp_path_factory):
     env, base, data, ckpt = stage_folders(tmp_path_factory, "bev_baseline")
-    raw = base / "raw"
-    run_tool(
-        env, "tools/datasets/make_synthetic.py", "nuscenes", "--out", str(raw),
-        "--num-train-scenes", "1", "--num-val-scenes", "1", "--frames-per-scene", "3",
-        "--image-size", "160x90", "--seed", "1",
-    )  # fmt: skip
-    run_tool(
-        env, "tools/datasets/nuscenes_packer.py", "--src-data-dir", str(raw),
-        "--target-data-dir", str(data), "--split-name", "val", "--pack-type", "lmdb",
-        "--num-workers", "0",
-    )  # fmt: skip
+    tiny_nuscenes_lmdbs(env, base / "raw", data, frames=3, seed=1, splits=("val",))
     return env, data, ckpt
 
 

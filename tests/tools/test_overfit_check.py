@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from stage_tools import run_tool, stage_folders
+from stage_tools import run_tool, stage_folders, tiny_nuscenes_lmdbs
 
 CFG = str(Path(__file__).with_name("tiny_bev_stages_config.py"))
 
@@ -14,17 +14,7 @@ CFG = str(Path(__file__).with_name("tiny_bev_stages_config.py"))
 @pytest.fixture(scope="module")
 def packed(tmp_path_factory):
     env, base, data, ckpt = stage_folders(tmp_path_factory, "overfit_check")
-    raw = base / "raw"
-    run_tool(
-        env, "tools/datasets/make_synthetic.py", "nuscenes", "--out", str(raw),
-        "--num-train-scenes", "1", "--num-val-scenes", "1", "--frames-per-scene", "2",
-        "--image-size", "160x90", "--seed", "1",
-    )  # fmt: skip
-    run_tool(
-        env, "tools/datasets/nuscenes_packer.py", "--src-data-dir", str(raw),
-        "--target-data-dir", str(data), "--split-name", "val", "--pack-type", "lmdb",
-        "--num-workers", "0",
-    )  # fmt: skip
+    tiny_nuscenes_lmdbs(env, base / "raw", data, frames=2, seed=1, splits=("val",))
     return env, ckpt
 
 
